@@ -1,0 +1,1 @@
+"""The ganopt harness: suites, stacks, execution, results, reports and the command line."""

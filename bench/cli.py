@@ -1,0 +1,101 @@
+"""`python -m bench run | list`: the command line of the harness.
+
+Exit codes: 0 success, 2 bad input (nothing run, nothing written), 1 a failure while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ganopt.problems import PROBLEMS
+from ganopt.schemes import SCHEMES
+from ganopt.strategies import STRATEGIES
+
+from .execute import execute_in_process, resolve_device
+from .plan import plan_stacks
+from .report import write_report
+from .spec import SpecError, available_suites, build_suite, find_suite, read_suite_file
+from .store import ResultsDir
+
+DEFAULT_SUITE = "quick"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit code 2, like every other bad input
+        self.exit(2, f"error: {message} (see `python -m bench {self.prog.split()[-1]} --help`)\n")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench", description="ganopt: benchmark GAN optimization strategies.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    run = commands.add_parser("run", help="train a suite and write tables and plots")
+    run.add_argument("--suite", default=DEFAULT_SUITE, help="a suite name (see `list`) or a path to a .toml file")
+    run.add_argument("--problems", help="comma-separated problems, replacing the suite's")
+    run.add_argument("--strategies", help="comma-separated strategies, replacing the suite's")
+    run.add_argument("--seeds", type=int, help="number of seeds (0..N-1), replacing the suite's")
+    run.add_argument("--steps", type=int, help="training steps per run, replacing the suite's and problems' defaults")
+    run.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    run.add_argument("--out", type=Path, help="results directory (default: results/SUITE)")
+    run.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                     help="a Python file that registers strategies or schemes (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    commands.add_parser("list", help="list problems, strategies, schemes and suites")
+    return parser
+
+
+def cmd_list() -> int:
+    print("problems:")
+    for name, p in PROBLEMS.items():
+        print(f"  {name:20s} {p.description}")
+        print(f"  {'':20s} options: " + ", ".join(f"{k}={v!r}" for k, v in p.options.items() if v is not None))
+    print("\nstrategies (scheme / base update / gradient estimate):")
+    for name, s in STRATEGIES.items():
+        extra = "" if s.lr_ratio == 1 else f", lr_D = {s.lr_ratio:g} lr_G"
+        print(f"  {name:20s} {s.scheme}/{s.base}/{s.estimate}{extra} — {s.description}")
+    print("\nschemes: " + ", ".join(SCHEMES))
+    print("\nsuites:")
+    for name, path in available_suites().items():
+        description = read_suite_file(path).get("description", "")
+        print(f"  {name:20s} {description}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    # Everything is validated before anything runs or anything is written.
+    path = find_suite(args.suite) if args.suite else None
+    suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin)
+    device = resolve_device(args.device)
+    out = args.out or Path("results") / suite.name
+    stacks = plan_stacks(suite.runs)
+
+    print(f"suite {suite.name}: {len(suite.runs)} runs in {len(stacks)} stacks on {device} → {out}", file=sys.stderr)
+    start = time.perf_counter()
+    store = ResultsDir(out, suite.name, device)
+    execute_in_process(stacks, device, store.add, show_progress=not args.quiet)
+    store.close()
+    table = write_report(out, f"ganopt suite `{suite.name}`")
+    elapsed = time.perf_counter() - start
+    print(table)
+    print(f"\n{len(suite.runs)} runs in {elapsed:.1f}s; tables and plots in {out}/", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list()
+        return cmd_run(args)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        if str(e).startswith("--device"):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise

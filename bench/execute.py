@@ -1,0 +1,69 @@
+"""Run stacks in this process, one after another, showing progress and handing each finished
+stack to the results store."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+import torch
+
+from ganopt import get_problem, train_stack
+from ganopt.train import StackResult
+
+from .plan import StackPlan
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA device is available here (use cpu or auto)")
+    return torch.device(name)
+
+
+class Progress:
+    """One line per stack; on a terminal the line updates in place while the stack trains."""
+
+    def __init__(self, n_stacks: int, n_runs: int, stream=sys.stderr):
+        self.n_stacks, self.n_runs, self.stream = n_stacks, n_runs, stream
+        self.tty = stream.isatty()
+        self.start = time.perf_counter()
+        self.runs_done = 0
+
+    def _line(self, index: int, stack: StackPlan, text: str) -> str:
+        elapsed = time.perf_counter() - self.start
+        return f"[{index}/{self.n_stacks}] {stack.describe()} · {text} · {elapsed:5.1f}s"
+
+    def update(self, index: int, stack: StackPlan, step: int, steps: int) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K" + self._line(index, stack, f"step {step}/{steps}"))
+            self.stream.flush()
+
+    def finish(self, index: int, stack: StackPlan, result: StackResult) -> None:
+        self.runs_done += len(stack.runs)
+        diverged = result.status.count("diverged")
+        text = f"done in {result.wall_s:.1f}s" + (f", {diverged} diverged" if diverged else "")
+        text += f" · runs {self.runs_done}/{self.n_runs}"
+        self.stream.write(("\r\x1b[K" if self.tty else "") + self._line(index, stack, text) + "\n")
+        self.stream.flush()
+
+
+def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int, int], None] | None = None) -> StackResult:
+    first = stack.runs[0]
+    return train_stack(
+        get_problem(first.problem), first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
+        first.steps, first.eval_every, device=device, on_progress=on_progress,
+    )
+
+
+def execute_in_process(stacks: list[StackPlan], device: torch.device,
+                       on_result: Callable[[StackPlan, StackResult], None], show_progress: bool = True) -> None:
+    progress = Progress(len(stacks), sum(len(s.runs) for s in stacks)) if show_progress else None
+    for index, stack in enumerate(stacks, start=1):
+        callback = (lambda step, steps, i=index, s=stack: progress.update(i, s, step, steps)) if progress else None
+        result = run_stack(stack, device, callback)
+        on_result(stack, result)
+        if progress:
+            progress.finish(index, stack, result)

@@ -1,0 +1,80 @@
+"""Tables from a results directory: mean +- standard error over seeds per problem x strategy,
+as Markdown (summary.md) and as the terminal table printed at the end of a run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from . import plots
+
+MIXTURE_METRICS = [("modes_covered", "modes covered", 1), ("hq_fraction", "high-quality fraction", 3),
+                   ("kl_modes", "KL(modes ‖ uniform)", 3)]
+GAME_METRICS = [("dist_to_eq", "distance to equilibrium", 4)]
+COST_METRICS = [("grad_evals", "gradient evals", 0), ("wall_s", "wall s / run", 2)]
+
+
+def mean_se(values: pd.Series, digits: int) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "—"
+    mean = values.mean()
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    se = values.std(ddof=1) / math.sqrt(len(values))
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def problem_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy (in the order the suite listed them) for one problem's runs."""
+    is_game = runs["dist_to_eq"].notna().any()
+    metrics = (GAME_METRICS if is_game else MIXTURE_METRICS) + COST_METRICS
+    rows = []
+    for strategy, group in runs.groupby("strategy", sort=False):
+        row = {"strategy": strategy, "runs": len(group),
+               "diverged": int((group["status"] == "diverged").sum())}
+        for column, label, digits in metrics:
+            if column == "modes_covered":
+                label = f"modes covered (of {int(group['modes_total'].max())})"
+            row[label] = mean_se(group[column], digits)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {problem: problem_table(runs) for problem, runs in summary.groupby("problem", sort=False)}
+
+
+def to_markdown(tables: dict[str, pd.DataFrame], title: str) -> str:
+    lines = [f"# {title}", "",
+             "Mean ± standard error over seeds, final evaluation of each run. A diverged run counts "
+             "with its last finite metrics and is counted in `diverged`.", ""]
+    for problem, table in tables.items():
+        lines += [f"## {problem}", "", _markdown_table(table), ""]
+    return "\n".join(lines)
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def to_terminal(tables: dict[str, pd.DataFrame]) -> str:
+    parts = []
+    for problem, table in tables.items():
+        parts += [f"\n{problem}", table.to_string(index=False)]
+    return "\n".join(parts)
+
+
+def write_report(out: Path, title: str) -> str:
+    """Write summary.md and every plot from the files in `out`; return the terminal table."""
+    summary = pd.read_csv(out / "summary.csv")
+    curves = pd.read_csv(out / "curves.csv")
+    tables = summary_tables(summary)
+    (out / "summary.md").write_text(to_markdown(tables, title) + "\n")
+    plots.write_plots(out, summary, curves)
+    return to_terminal(tables)

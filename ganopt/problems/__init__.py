@@ -1,0 +1,42 @@
+"""The problem registry: name -> Problem (a data distribution or game, its models and metrics)."""
+
+from __future__ import annotations
+
+from .base import Game, Problem
+from .games import BilinearProblem, DiracProblem
+from .mixtures import GRID_PRESETS, RING_PRESETS, MixtureProblem
+
+_GAME_METRICS = ("dist_to_eq", "traj_x", "traj_y")
+
+PROBLEMS: dict[str, Problem] = {}
+
+
+def register_problem(problem: Problem) -> Problem:
+    PROBLEMS[problem.name] = problem
+    return problem
+
+
+def get_problem(name: str) -> Problem:
+    if name not in PROBLEMS:
+        raise KeyError(f"unknown problem {name!r}; valid: {', '.join(sorted(PROBLEMS))}")
+    return PROBLEMS[name]
+
+
+register_problem(MixtureProblem(
+    "ring8", "8 Gaussians on a ring (presets r1: radius 1, std 0.01; r2: radius 2, std 0.02)",
+    RING_PRESETS, 8, steps=2000, eval_every=200,
+    lr={"sgd": 0.05, "momentum": 0.01, "adam": 1e-3}))
+register_problem(MixtureProblem(
+    "grid25", "25 Gaussians on a 5x5 grid, means {-4,-2,0,2,4}^2 (presets s2: std 0.05; s2-wide: std 0.1)",
+    GRID_PRESETS, 25, steps=2000, eval_every=200,
+    lr={"sgd": 0.05, "momentum": 0.01, "adam": 1e-3}))
+register_problem(BilinearProblem(
+    name="bilinear", kind="game", description="min_x max_y x^T A y, A = coupling * I; equilibrium at the origin",
+    steps=300, eval_every=5, lr={"sgd": 0.1, "momentum": 0.1, "adam": 0.01},
+    options={"dim": 2, "coupling": 1.0}, metrics=_GAME_METRICS))
+register_problem(DiracProblem(
+    name="dirac", kind="game", description="Dirac-GAN (Mescheder et al. 2018): data delta_0, G = delta_theta, D(x) = psi x",
+    steps=300, eval_every=5, lr={"sgd": 0.1, "momentum": 0.1, "adam": 0.01},
+    options={"loss": "saturating"}, metrics=_GAME_METRICS))
+
+__all__ = ["PROBLEMS", "Game", "Problem", "get_problem", "register_problem"]

@@ -1,0 +1,64 @@
+"""What every problem provides: defaults, option checking, and a stacked game to train."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+class Game:
+    """A two-player game on stacked parameters (leading dimension K, one slice per run).
+
+    `theta` (generator / minimising player) and `phi` (discriminator) are leaf tensors with
+    requires_grad set; schemes update them in place.  `losses` returns the per-run losses
+    [K] of the players named in `need` ("g", "d" or "gd"), computed on the random draw number
+    `draw` (a counter that the trainer advances at every gradient evaluation).
+    """
+
+    theta: list[torch.Tensor]
+    phi: list[torch.Tensor]
+
+    def losses(self, draw: int, need: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, torch.Tensor]:
+        """Problem metrics, one value per run [K]."""
+        raise NotImplementedError
+
+    def samples(self) -> torch.Tensor | None:
+        """Samples for plots [K, N, 2], or None when the problem has none."""
+        return None
+
+
+@dataclass
+class Problem:
+    """A registered problem: its kind ("mixture" or "game"), defaults and options."""
+
+    name: str
+    kind: str
+    description: str
+    steps: int
+    eval_every: int
+    lr: dict[str, float]  # default learning rate per base update
+    options: dict[str, Any] = field(default_factory=dict)  # option name -> default
+    metrics: tuple[str, ...] = ()
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Merge `options` over the defaults; raise ValueError naming a bad key or value."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ValueError(
+                f"unknown option {unknown[0]!r} for problem {self.name!r}; "
+                f"valid: {', '.join(sorted(self.options))}"
+            )
+        merged = {**self.options, **options}
+        self.validate(merged)
+        return merged
+
+    def validate(self, options: dict[str, Any]) -> None:
+        pass
+
+    def build(self, options: dict[str, Any], seeds: torch.Tensor, full_batch: bool, device) -> Game:
+        raise NotImplementedError

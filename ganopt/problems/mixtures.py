@@ -1,0 +1,158 @@
+"""2-D Gaussian mixtures (`ring8`, `grid25`) learned by stacked MLP generators.
+
+Geometry presets follow the literature: a ring of 8 modes at angles 2*pi*k/8, k = 0..7, of
+radius 1 and std 0.01, or radius 2 and std 0.02 (Metz et al. 2017, unrolled GANs); a 5x5
+grid with means {-4,-2,0,2,4}^2 and std 0.05 (Srivastava et al. 2017; Lin et al. 2018).
+The data distribution is the mixture itself: `minibatch` draws a fresh batch every gradient
+evaluation; `full` (plain GD) uses one fixed training sample and one fixed latent set.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from ..losses import LOSSES, discriminator_loss, generator_loss
+from ..metrics import mode_metrics
+from ..nets import ACTIVATIONS, init_mlp, mlp_forward
+from ..rng import Stream, normal, randint, stream_keys
+from .base import Game, Problem
+
+RING_PRESETS = {"r1": {"radius": 1.0, "std": 0.01}, "r2": {"radius": 2.0, "std": 0.02}}
+GRID_PRESETS = {"s2": {"spacing": 2.0, "std": 0.05}, "s2-wide": {"spacing": 2.0, "std": 0.1}}
+MIN_EVAL_SAMPLES = 2500
+
+
+def ring_centers(n: int, radius: float) -> torch.Tensor:
+    # k = 0..n-1: a linspace that includes 2*pi would repeat the first mode.
+    angles = 2 * math.pi * torch.arange(n, dtype=torch.float64) / n
+    return radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+
+
+def grid_centers(side: int, spacing: float) -> torch.Tensor:
+    ticks = (torch.arange(side, dtype=torch.float64) - (side - 1) / 2) * spacing
+    xs, ys = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([xs.flatten(), ys.flatten()], dim=1)
+
+
+class MixtureGame(Game):
+    def __init__(self, centers: torch.Tensor, std: float, opts: dict[str, Any], seeds, full_batch: bool, device):
+        self.centers = centers.to(device=device, dtype=torch.float32)
+        self.std = std
+        self.opts = opts
+        self.seeds = seeds.to(device)
+        self.full_batch = full_batch
+        z, g, d = opts["latent_dim"], tuple(opts["g_hidden"]), tuple(opts["d_hidden"])
+        self.theta = [p.requires_grad_() for p in init_mlp((z, *g, 2), seeds, Stream.INIT_G, device)]
+        self.phi = [p.requires_grad_() for p in init_mlp((2, *d, 1), seeds, Stream.INIT_D, device)]
+        self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        return mlp_forward(self.theta, z, self.opts["activation"])
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        return mlp_forward(self.phi, x, self.opts["activation"])
+
+    def sample_data(self, draw: int, n: int) -> torch.Tensor:
+        mode = randint(stream_keys(self.seeds, Stream.DATA, 2 * draw), (n,), self.centers.shape[0])
+        noise = normal(stream_keys(self.seeds, Stream.DATA, 2 * draw + 1), (n, 2))
+        return self.centers[mode] + self.std * noise
+
+    def batch(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.opts["batch_size"]
+        if self.full_batch:
+            if self._fixed is None:
+                self._fixed = self._draw_batch(0, b)
+            return self._fixed
+        return self._draw_batch(draw, b)
+
+    def _draw_batch(self, draw: int, b: int):
+        z = normal(stream_keys(self.seeds, Stream.LATENT, draw), (b, self.opts["latent_dim"]))
+        return z, self.sample_data(draw, b)
+
+    def losses(self, draw: int, need: str):
+        z, x = self.batch(draw)
+        if need == "d":
+            with torch.no_grad():
+                fake = self.generate(z)
+        else:
+            fake = self.generate(z)
+        fake_logits = self.discriminate(fake)
+        loss_g = generator_loss(fake_logits, self.opts["loss"]) if "g" in need else None
+        loss_d = discriminator_loss(self.discriminate(x), fake_logits) if "d" in need else None
+        return loss_g, loss_d
+
+    @torch.no_grad()
+    def samples(self) -> torch.Tensor:
+        n = self.opts["eval_samples"]
+        z = normal(stream_keys(self.seeds, Stream.EVAL_LATENT, 0), (n, self.opts["latent_dim"]))
+        return self.generate(z)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, torch.Tensor]:
+        return mode_metrics(self.samples(), self.centers, self.std)
+
+
+class MixtureProblem(Problem):
+    def __init__(self, name: str, description: str, presets: dict, n_modes: int, **kwargs):
+        self.presets = presets
+        self.n_modes = n_modes
+        geometry = {key: None for preset in presets.values() for key in preset}
+        options = {
+            "preset": next(iter(presets)),
+            **geometry,
+            "latent_dim": 16,
+            "g_hidden": [128, 128],
+            "d_hidden": [128, 128],
+            "activation": "relu",
+            "batch_size": 256,
+            "eval_samples": MIN_EVAL_SAMPLES,
+            "loss": "nonsaturating",
+        }
+        super().__init__(name, "mixture", description, options=options,
+                         metrics=("modes_covered", "modes_total", "hq_fraction", "kl_modes"), **kwargs)
+
+    def geometry(self, opts: dict[str, Any]) -> dict[str, float]:
+        preset = self.presets[opts["preset"]]
+        return {key: float(opts[key]) if opts[key] is not None else value for key, value in preset.items()}
+
+    def centers(self, opts: dict[str, Any]) -> torch.Tensor:
+        geo = self.geometry(opts)
+        if "radius" in geo:
+            return ring_centers(self.n_modes, geo["radius"])
+        return grid_centers(round(math.sqrt(self.n_modes)), geo["spacing"])
+
+    def validate(self, opts: dict[str, Any]) -> None:
+        if opts["preset"] not in self.presets:
+            raise ValueError(f"unknown preset {opts['preset']!r} for {self.name}; valid: {', '.join(self.presets)}")
+        for key, value in self.geometry(opts).items():
+            _positive(key, value)
+        for key in ("latent_dim", "batch_size"):
+            _positive_int(key, opts[key])
+        for key in ("g_hidden", "d_hidden"):
+            widths = opts[key]
+            if not isinstance(widths, (list, tuple)) or not widths or not all(
+                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
+                raise ValueError(f"{key} must be a non-empty list of positive integers, got {widths!r}")
+        if opts["activation"] not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {opts['activation']!r}; valid: {', '.join(ACTIVATIONS)}")
+        if opts["loss"] not in LOSSES:
+            raise ValueError(f"unknown loss {opts['loss']!r}; valid: {', '.join(LOSSES)}")
+        _positive_int("eval_samples", opts["eval_samples"])
+        if opts["eval_samples"] < MIN_EVAL_SAMPLES:
+            raise ValueError(f"eval_samples must be at least {MIN_EVAL_SAMPLES} for the mode metrics, got {opts['eval_samples']}")
+
+    def build(self, options, seeds, full_batch, device) -> MixtureGame:
+        return MixtureGame(self.centers(options), self.geometry(options)["std"], options, seeds, full_batch, device)
+
+
+def _positive(key: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{key} must be a positive number, got {value!r}")
+
+
+def _positive_int(key: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")

@@ -1,0 +1,88 @@
+"""Base updates: the per-player rule that turns a gradient into a step direction d.
+
+A scheme then moves the player by p <- p - lr * d.  State and hyperparameters carry the
+stack's leading dimension K, so every run may have its own beta.  The rules match
+torch.optim exactly (tests compare them on the same gradients):
+
+- sgd:      d = g
+- momentum: b <- beta * b + g ; d = b          (torch.optim.SGD, dampening 0; beta < 0 allowed:
+                                                negative momentum, Gidel et al. 2019)
+- adam:     m <- beta1 m + (1 - beta1) g ; v <- beta2 v + (1 - beta2) g^2 ;
+            d = (m / (1 - beta1^t)) / (sqrt(v) / sqrt(1 - beta2^t) + eps)   (Kingma & Ba 2015)
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """View a [K] tensor so that it broadcasts against a stacked tensor [K, ...]."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+class BaseUpdate:
+    name: str = ""
+    hyperparameters: tuple[str, ...] = ()
+
+    def __init__(self, params: list[torch.Tensor], hyper: dict[str, torch.Tensor]):
+        self.hyper = hyper
+        self.state: list[torch.Tensor] = []
+
+    def direction(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def reset(self, runs: torch.Tensor) -> None:
+        """Zero the state of the runs in the boolean mask `runs` (used to freeze diverged runs)."""
+        for s in self.state:
+            s[runs] = 0
+
+
+class SGD(BaseUpdate):
+    name = "sgd"
+
+    def direction(self, grads):
+        return list(grads)
+
+
+class Momentum(BaseUpdate):
+    name = "momentum"
+    hyperparameters = ("beta",)
+
+    def __init__(self, params, hyper):
+        super().__init__(params, hyper)
+        self.state = [torch.zeros_like(p) for p in params]
+
+    def direction(self, grads):
+        beta = self.hyper["beta"]
+        for buf, g in zip(self.state, grads):
+            buf.mul_(per_run(beta, buf)).add_(g)
+        return self.state
+
+
+class Adam(BaseUpdate):
+    name = "adam"
+    hyperparameters = ("beta1", "beta2", "eps")
+
+    def __init__(self, params, hyper):
+        super().__init__(params, hyper)
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.state = self.exp_avg + self.exp_avg_sq
+        self.t = 0
+
+    def direction(self, grads):
+        self.t += 1
+        b1, b2, eps = self.hyper["beta1"], self.hyper["beta2"], self.hyper["eps"]
+        bias1 = 1 - b1**self.t
+        bias2_sqrt = torch.sqrt(1 - b2**self.t)
+        out = []
+        for m, v, g in zip(self.exp_avg, self.exp_avg_sq, grads):
+            m.lerp_(g, per_run(1 - b1, m))
+            v.mul_(per_run(b2, v)).addcmul_(g, g * per_run(1 - b2, v))
+            denom = (v.sqrt() / per_run(bias2_sqrt, v)).add_(per_run(eps, v))
+            out.append(m / per_run(bias1, m) / denom)
+        return out
+
+
+BASE_UPDATES: dict[str, type[BaseUpdate]] = {cls.name: cls for cls in (SGD, Momentum, Adam)}
