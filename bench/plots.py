@@ -63,6 +63,9 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
                 ax.scatter(xy[:, 0], xy[:, 1], s=1, alpha=0.3, color="#0072B2", rasterized=True)
                 status = row["status"].iloc[0]
                 label = f"{int(row['modes_covered'].iloc[0])}/{int(row['modes_total'].iloc[0])} modes"
+                outside = float(np.mean(np.abs(xy).max(axis=1) > span))
+                if outside > 0.005:
+                    label += f" · {outside:.0%} outside view"
                 ax.set_title(f"{strategy} · seed {seed}\n{label}" + (" · DIVERGED" if status == "diverged" else ""),
                              fontsize=8)
             ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="#D55E00", linewidths=1)

@@ -1,0 +1,153 @@
+"""The real command line, in a subprocess, on tiny grids and on bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_SUITE = """
+name = "tiny"
+description = "a tiny grid for tests"
+problems = ["ring8", "bilinear"]
+strategies = ["adam", "extragradient", "alt-sgd", "mine"]
+seeds = 2
+steps = 12
+eval_every = 4
+
+[problem.ring8]
+g_hidden = [16]
+d_hidden = [16]
+batch_size = 32
+
+[strategy.mine]
+like = "alt-adam"
+d_steps = 2
+lr_g = 0.002
+lr_d = 0.004
+"""
+
+
+def bench(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd or ROOT, env=env)
+
+
+@pytest.fixture
+def tiny_suite(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_SUITE)
+    return path
+
+
+def test_run_writes_every_table_and_plot(tiny_suite, tmp_path):
+    out = tmp_path / "out"
+    result = bench("run", "--suite", str(tiny_suite), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for name in ["summary.csv", "curves.csv", "summary.md", "samples.npz", "provenance.json",
+                 "samples_ring8.png", "coverage_ring8.png", "losses_ring8.png",
+                 "trajectory_bilinear.png", "losses_bilinear.png"]:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 2 * 4 * 2
+    for column in ["run_id", "problem", "strategy", "seed", "status", "steps", "grad_evals", "wall_s",
+                   "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq"]:
+        assert column in summary.columns, column
+    assert summary["run_id"].is_unique
+    assert set(summary["status"]) <= {"done", "diverged"}
+    ring = summary[summary["problem"] == "ring8"]
+    assert (ring["modes_total"] == 8).all() and ring["dist_to_eq"].isna().all()
+    # extragradient pays two gradient evaluations per step; alternating with 2 D-steps pays 1.5
+    assert (summary[summary["strategy"] == "extragradient"]["grad_evals"] == 24).all()
+    assert (summary[summary["strategy"] == "mine"]["grad_evals"] == 18).all()
+    curves = pd.read_csv(out / "curves.csv")
+    assert sorted(curves["step"].unique()) == [0, 4, 8, 12]
+    assert {"run_id", "step", "grad_evals", "wall_s", "loss_g", "loss_d", "grad_norm_g", "field_norm"} <= set(curves.columns)
+    markdown = (out / "summary.md").read_text()
+    assert "## ring8" in markdown and "## bilinear" in markdown and "±" in markdown
+    assert "mine" in result.stdout  # the terminal table lists the user-defined strategy
+
+
+def test_problems_flag_shows_the_bilinear_theorem_out_of_the_box(tmp_path):
+    out = tmp_path / "games"
+    result = bench("run", "--problems", "bilinear", "--strategies", "gd,extragradient", "--seeds", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_csv(out / "summary.csv").set_index("strategy")
+    assert summary.loc["gd", "dist_to_eq"] > 1.5 and summary.loc["extragradient", "dist_to_eq"] < 0.5
+
+
+def test_list_names_problems_strategies_and_suites():
+    result = bench("list")
+    assert result.returncode == 0
+    for word in ["ring8", "grid25", "bilinear", "dirac", "extra-adam", "negative-momentum", "quick"]:
+        assert word in result.stdout
+
+
+def test_a_plugin_strategy_runs_against_the_presets(tmp_path):
+    plugin = tmp_path / "my_scheme.py"
+    plugin.write_text(
+        "from ganopt import Scheme, Strategy, register_scheme, register_strategy\n"
+        "@register_scheme\n"
+        "class DFirst(Scheme):\n"
+        "    name = 'd-first-twice'\n"
+        "    def step(self):\n"
+        "        s = self.stack\n"
+        "        for _ in range(2):\n"
+        "            _, g = s.field('d'); s.D.move(s.D.direction(g))\n"
+        "        g, _ = s.field('g'); s.G.move(s.G.direction(g))\n"
+        "register_strategy(Strategy('d-first', scheme='d-first-twice', base='sgd'))\n")
+    out = tmp_path / "plugin"
+    result = bench("run", "--plugin", str(plugin), "--problems", "bilinear", "--strategies", "d-first,gd",
+                   "--seeds", "1", "--steps", "10", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_csv(out / "summary.csv").set_index("strategy")
+    assert summary.loc["d-first", "grad_evals"] == 15  # 2 D-gradients + 1 G-gradient = 1.5 per step
+
+
+BAD_SUITES = {
+    "malformed": ("problems = [ring8", "malformed TOML"),
+    "unknown key": ('problems = ["ring8"]\nstrategies = ["adam"]\nstepz = 3', "unknown key 'stepz'"),
+    "unknown problem": ('problems = ["ring9"]\nstrategies = ["adam"]', "unknown problem 'ring9'"),
+    "unknown strategy": ('problems = ["ring8"]\nstrategies = ["adma"]', "did you mean 'adam'"),
+    "zero lr": ('problems = ["ring8"]\nstrategies = ["z"]\n[strategy.z]\nlr_g = 0.0', "lr_g must be a positive number"),
+    "negative lr": ('problems = ["ring8"]\nstrategies = ["z"]\n[strategy.z]\nlike = "adam"\nlr_d = -1e-3', "lr_d must be a positive number"),
+    "bad option": ('problems = ["ring8"]\nstrategies = ["adam"]\n[problem.ring8]\nwidth = 3', "unknown option 'width'"),
+    "bad preset": ('problems = ["ring8"]\nstrategies = ["adam"]\n[problem.ring8]\npreset = "r7"', "unknown preset 'r7'"),
+    "bad beta": ('problems = ["ring8"]\nstrategies = ["m"]\n[strategy.m]\nbase = "momentum"\nbeta = 1.5', "beta must lie in"),
+    "bad scheme": ('problems = ["ring8"]\nstrategies = ["m"]\n[strategy.m]\nscheme = "sideways"', "unknown scheme 'sideways'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SUITES)
+def test_bad_suites_exit_2_with_one_clear_line_and_write_nothing(case, tmp_path):
+    text, message = BAD_SUITES[case]
+    suite = tmp_path / "bad.toml"
+    suite.write_text(text)
+    out = tmp_path / "out"
+    result = bench("run", "--suite", str(suite), "--out", str(out))
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "quik"], "unknown suite 'quik'"),
+    (["--problems", "ring8,nope"], "unknown problem 'nope'"),
+    (["--strategies", "adam,sgdd"], "unknown strategy 'sgdd'"),
+    (["--steps", "0"], "--steps must be an integer >= 1"),
+    (["--seeds", "-2"], "--seeds must be an integer >= 1"),
+    (["--device", "tpu"], "invalid choice"),
+    (["--suite", "missing.toml"], "does not exist"),
+])
+def test_bad_flags_exit_2_and_write_nothing(args, message, tmp_path):
+    out = tmp_path / "out"
+    result = bench("run", *args, "--out", str(out))
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+    assert not out.exists()

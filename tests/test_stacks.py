@@ -1,0 +1,61 @@
+"""A run's result does not depend on its stack; a diverging run is frozen and isolated."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from ganopt import get_problem, get_strategy, train_stack
+from ganopt.rng import Stream, normal, stream_keys
+
+SMALL = {"g_hidden": [32, 32], "d_hidden": [32, 32], "batch_size": 64}
+
+
+def resolved(name, problem, **changes):
+    return dataclasses.replace(get_strategy(name), **changes).resolve(problem.lr)
+
+
+def test_random_streams_do_not_depend_on_the_stack():
+    alone = normal(stream_keys(torch.tensor([5]), Stream.LATENT, 3), (100, 4))
+    stacked = normal(stream_keys(torch.tensor([1, 5, 9]), Stream.LATENT, 3), (100, 4))
+    assert torch.equal(alone[0], stacked[1])
+    assert not torch.equal(stacked[0], stacked[1])
+
+
+@pytest.mark.parametrize("strategy", ["adam", "extragradient", "alt-sgd", "optimistic-adam", "momentum"])
+def test_a_run_alone_and_in_a_stack_of_four_agree_over_20_steps(strategy):
+    problem = get_problem("ring8")
+    opts = problem.check_options(SMALL)
+    target = resolved(strategy, problem)
+    others = [resolved(strategy, problem, lr_g=target.lr_g * f, lr_d=target.lr_d * f) for f in (0.5, 2.0, 3.0)]
+    alone = train_stack(problem, opts, [target], [7], 20, 1)
+    stack = train_stack(problem, opts, [others[0], target, others[1], others[2]], [3, 7, 7, 11], 20, 1)
+    for a, b in zip(alone.records[0], stack.records[1]):
+        for key in ("loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "hq_fraction"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
+    # the other members really differ (a different lr or seed changes the trajectory)
+    assert stack.records[0][-1]["loss_d"] != pytest.approx(stack.records[1][-1]["loss_d"], rel=1e-6)
+
+
+def test_a_diverging_run_is_marked_and_frozen_and_the_others_are_unaffected():
+    problem = get_problem("ring8")
+    opts = problem.check_options(SMALL)
+    good = resolved("sgd", problem, lr_g=0.01, lr_d=0.01)
+    bad = resolved("sgd", problem, lr_g=1e30, lr_d=1e30)
+    with_bad = train_stack(problem, opts, [good, bad, good], [0, 1, 2], 30, 5)
+    without = train_stack(problem, opts, [good, good], [0, 2], 30, 5)
+    assert with_bad.status == ["done", "diverged", "done"]
+    step = with_bad.diverged_step[1]
+    assert step is not None and 1 <= step <= 30
+    # records of the diverged run stop before its divergence step, and every one is finite
+    assert all(r["step"] < step for r in with_bad.records[1])
+    assert all(torch.isfinite(torch.tensor(r["loss_d"])) for r in with_bad.records[1])
+    for i, j in [(0, 0), (2, 1)]:
+        assert [r["loss_d"] for r in with_bad.records[i]] == pytest.approx([r["loss_d"] for r in without.records[j]], rel=1e-4)
+
+
+def test_a_stack_refuses_strategies_with_different_schemes():
+    problem = get_problem("bilinear")
+    with pytest.raises(ValueError, match="share scheme"):
+        train_stack(problem, problem.check_options({}),
+                    [resolved("gd", problem), resolved("extragradient", problem)], [0, 1], 5, 1)
