@@ -1,6 +1,7 @@
 """`python -m bench run | list`: the command line of the harness.
 
-Exit codes: 0 success, 2 bad input (nothing run, nothing written), 1 a failure while running.
+Exit codes: 0 success; 2 bad input (nothing run, nothing written); 1 some runs errored or timed
+out (recorded in the store, the others completed); 130 interrupted (finished stacks are kept).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from ganopt.strategies import STRATEGIES
 
 from .execute import execute_in_process, resolve_device
 from .plan import plan_stacks
-from .report import write_report
+from .report import failure_table, write_report
 from .spec import SpecError, available_suites, build_suite, find_suite, read_suite_file
-from .store import ResultsDir
+from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
 
 DEFAULT_SUITE = "quick"
 
@@ -39,7 +40,12 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, help="number of seeds (0..N-1), replacing the suite's")
     run.add_argument("--steps", type=int, help="training steps per run, replacing the suite's and problems' defaults")
     run.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    run.add_argument("--out", type=Path, help="results directory (default: results/SUITE)")
+    run.add_argument("--out", type=Path, help="directory for tables and plots (default: results/SUITE)")
+    run.add_argument("--store", type=Path, default=DEFAULT_STORE,
+                     help=f"results store, an SQLite file (default: {DEFAULT_STORE}); finished runs are skipped")
+    run.add_argument("--force", action="store_true", help="rerun runs that the store already has")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per stack; past it the stack is "
+                     "recorded as `timeout` and the sweep goes on")
     run.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                      help="a Python file that registers strategies or schemes (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -70,18 +76,45 @@ def cmd_run(args) -> int:
     path = find_suite(args.suite) if args.suite else None
     suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin)
     device = resolve_device(args.device)
+    if args.timeout is not None and not args.timeout > 0:
+        raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name
-    stacks = plan_stacks(suite.runs)
+    run_ids = [r.run_id for r in suite.runs]
+    if len(set(run_ids)) != len(run_ids):
+        raise SpecError(f"{suite.source}: the suite lists the same run twice (a strategy defined twice with equal settings?)")
 
-    print(f"suite {suite.name}: {len(suite.runs)} runs in {len(stacks)} stacks on {device} → {out}", file=sys.stderr)
-    start = time.perf_counter()
-    store = ResultsDir(out, suite.name, device)
-    execute_in_process(stacks, device, store.add, show_progress=not args.quiet)
-    store.close()
-    table = write_report(out, f"ganopt suite `{suite.name}`")
-    elapsed = time.perf_counter() - start
+    with Store(args.store) as store:
+        finished = {} if args.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
+        pending = [r for r in suite.runs if r.run_id not in finished]
+        stacks = plan_stacks(pending)
+        if finished:
+            print(f"{len(finished)} of {len(run_ids)} runs are already in {args.store}: skipping them "
+                  "(--force reruns them)", file=sys.stderr)
+        print(f"suite {suite.name}: {len(pending)} runs in {len(stacks)} stacks on {device} "
+              f"→ {args.store}, report in {out}/", file=sys.stderr)
+        env = environment(device)
+        start = time.perf_counter()
+        try:
+            execute_in_process(
+                stacks, device,
+                on_result=lambda stack, result: store.save_stack(suite.name, stack.runs, result, env),
+                on_failure=lambda stack, status, reason: store.save_failure(suite.name, stack.runs, status, reason, env),
+                time_limit_s=args.timeout, show_progress=not args.quiet)
+        except KeyboardInterrupt:
+            done = sum(v in FINISHED for v in store.statuses(run_ids).values())
+            print(f"\ninterrupted: {done} of {len(run_ids)} runs are in {args.store}; "
+                  "rerun the same command to resume", file=sys.stderr)
+            return 130
+        elapsed = time.perf_counter() - start
+        runs = store.runs_frame(run_ids)
+        table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
+                             store.samples(run_ids))
     print(table)
-    print(f"\n{len(suite.runs)} runs in {elapsed:.1f}s; tables and plots in {out}/", file=sys.stderr)
+    failures = failure_table(runs)
+    print(f"\n{len(pending)} runs trained in {elapsed:.1f}s; tables and plots in {out}/", file=sys.stderr)
+    if failures:
+        print("\n" + failures, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -91,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return cmd_list()
         return cmd_run(args)
-    except SpecError as e:
+    except (SpecError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:

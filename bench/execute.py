@@ -1,16 +1,18 @@
-"""Run stacks in this process, one after another, showing progress and handing each finished
-stack to the results store."""
+"""Run stacks in this process, one after another: progress on the terminal, fault isolation
+(a stack that raises or runs past its time limit is recorded as such and the sweep goes on),
+and every finished stack handed to the results store at once."""
 
 from __future__ import annotations
 
 import sys
 import time
+import traceback
 from typing import Callable
 
 import torch
 
 from ganopt import get_problem, train_stack
-from ganopt.train import StackResult
+from ganopt.train import StackResult, TimeLimitExceeded
 
 from .plan import StackPlan
 
@@ -41,29 +43,48 @@ class Progress:
             self.stream.write("\r\x1b[K" + self._line(index, stack, f"step {step}/{steps}"))
             self.stream.flush()
 
-    def finish(self, index: int, stack: StackPlan, result: StackResult) -> None:
+    def finish(self, index: int, stack: StackPlan, text: str) -> None:
         self.runs_done += len(stack.runs)
-        diverged = result.status.count("diverged")
-        text = f"done in {result.wall_s:.1f}s" + (f", {diverged} diverged" if diverged else "")
         text += f" · runs {self.runs_done}/{self.n_runs}"
         self.stream.write(("\r\x1b[K" if self.tty else "") + self._line(index, stack, text) + "\n")
         self.stream.flush()
 
 
-def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int, int], None] | None = None) -> StackResult:
+def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int, int], None] | None = None,
+              time_limit_s: float | None = None) -> StackResult:
     first = stack.runs[0]
     return train_stack(
         get_problem(first.problem), first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
-        first.steps, first.eval_every, device=device, on_progress=on_progress,
+        first.steps, first.eval_every, device=device, on_progress=on_progress, time_limit_s=time_limit_s,
     )
 
 
-def execute_in_process(stacks: list[StackPlan], device: torch.device,
-                       on_result: Callable[[StackPlan, StackResult], None], show_progress: bool = True) -> None:
+def execute_in_process(
+    stacks: list[StackPlan],
+    device: torch.device,
+    on_result: Callable[[StackPlan, StackResult], None],
+    on_failure: Callable[[StackPlan, str, str], None],
+    time_limit_s: float | None = None,
+    show_progress: bool = True,
+) -> None:
+    """Train every stack; `on_failure(stack, status, reason)` gets "error" or "timeout"."""
     progress = Progress(len(stacks), sum(len(s.runs) for s in stacks)) if show_progress else None
     for index, stack in enumerate(stacks, start=1):
         callback = (lambda step, steps, i=index, s=stack: progress.update(i, s, step, steps)) if progress else None
-        result = run_stack(stack, device, callback)
-        on_result(stack, result)
+        try:
+            result = run_stack(stack, device, callback, time_limit_s)
+        except TimeLimitExceeded as e:
+            on_failure(stack, "timeout", str(e))
+            text = f"TIMEOUT: {e}"
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:  # isolate the fault: record it, go on with the next stack
+            frame = traceback.extract_tb(e.__traceback__)[-1]
+            on_failure(stack, "error", f"{type(e).__name__}: {e} (at {frame.filename}:{frame.lineno})")
+            text = f"ERROR: {type(e).__name__}: {e}"
+        else:
+            on_result(stack, result)
+            diverged = result.status.count("diverged")
+            text = f"done in {result.wall_s:.1f}s" + (f", {diverged} diverged" if diverged else "")
         if progress:
-            progress.finish(index, stack, result)
+            progress.finish(index, stack, text)

@@ -3,6 +3,7 @@ and trajectories of the analytic games.  One colour per strategy in every plot."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -24,13 +25,12 @@ def strategy_colors(names) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
 
 
-def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame) -> list[Path]:
+def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples: dict) -> list[Path]:
     colors = strategy_colors(summary["strategy"])
-    samples = dict(np.load(out / "samples.npz")) if (out / "samples.npz").exists() else {}
     written = []
     for problem, runs in summary.groupby("problem", sort=False):
         problem_curves = curves[curves["problem"] == problem]
-        if runs["dist_to_eq"].notna().any():
+        if get_problem(problem).kind == "game":
             written.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, colors))
         else:
             written.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples))
@@ -41,7 +41,6 @@ def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame) -> list[
 
 
 def _mode_centers(runs: pd.DataFrame, problem: str) -> np.ndarray:
-    import json
     p = get_problem(problem)
     return p.centers(json.loads(runs["options"].iloc[0])).numpy()
 
@@ -62,12 +61,14 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
                 xy = samples[row["run_id"].iloc[0]]
                 ax.scatter(xy[:, 0], xy[:, 1], s=1, alpha=0.3, color="#0072B2", rasterized=True)
                 status = row["status"].iloc[0]
-                label = f"{int(row['modes_covered'].iloc[0])}/{int(row['modes_total'].iloc[0])} modes"
+                label = f"{row['modes_covered'].iloc[0]:.0f}/{row['modes_total'].iloc[0]:.0f} modes"
                 outside = float(np.mean(np.abs(xy).max(axis=1) > span))
                 if outside > 0.005:
                     label += f" · {outside:.0%} outside view"
                 ax.set_title(f"{strategy} · seed {seed}\n{label}" + (" · DIVERGED" if status == "diverged" else ""),
                              fontsize=8)
+            elif not row.empty:
+                ax.set_title(f"{strategy} · seed {seed}\n{row['status'].iloc[0].upper()}", fontsize=8)
             ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="#D55E00", linewidths=1)
             ax.set_xlim(-span, span)
             ax.set_ylim(-span, span)

@@ -1,12 +1,15 @@
-"""Tables from a results directory: mean +- standard error over seeds per problem x strategy,
-as Markdown (summary.md) and as the terminal table printed at the end of a run."""
+"""Reports from the results store: CSV exports, mean +- standard error over seeds per
+problem x strategy as Markdown (summary.md) and as the terminal table, and the plots."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
+
+from ganopt import get_problem
 
 from . import plots
 
@@ -29,15 +32,17 @@ def mean_se(values: pd.Series, digits: int) -> str:
 
 def problem_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per strategy (in the order the suite listed them) for one problem's runs."""
-    is_game = runs["dist_to_eq"].notna().any()
+    is_game = get_problem(runs["problem"].iloc[0]).kind == "game"
     metrics = (GAME_METRICS if is_game else MIXTURE_METRICS) + COST_METRICS
     rows = []
     for strategy, group in runs.groupby("strategy", sort=False):
         row = {"strategy": strategy, "runs": len(group),
-               "diverged": int((group["status"] == "diverged").sum())}
+               "diverged": int((group["status"] == "diverged").sum()),
+               "failed": int(group["status"].isin(["error", "timeout"]).sum())}
         for column, label, digits in metrics:
             if column == "modes_covered":
-                label = f"modes covered (of {int(group['modes_total'].max())})"
+                total = group["modes_total"].max()
+                label = f"modes covered (of {int(total)})" if pd.notna(total) else "modes covered"
             row[label] = mean_se(group[column], digits)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -50,7 +55,8 @@ def summary_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def to_markdown(tables: dict[str, pd.DataFrame], title: str) -> str:
     lines = [f"# {title}", "",
              "Mean ± standard error over seeds, final evaluation of each run. A diverged run counts "
-             "with its last finite metrics and is counted in `diverged`.", ""]
+             "with its last finite metrics and is counted in `diverged`; `failed` runs (error or "
+             "timeout) have no metrics.", ""]
     for problem, table in tables.items():
         lines += [f"## {problem}", "", _markdown_table(table), ""]
     return "\n".join(lines)
@@ -70,11 +76,28 @@ def to_terminal(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(parts)
 
 
-def write_report(out: Path, title: str) -> str:
-    """Write summary.md and every plot from the files in `out`; return the terminal table."""
-    summary = pd.read_csv(out / "summary.csv")
-    curves = pd.read_csv(out / "curves.csv")
-    tables = summary_tables(summary)
+SUMMARY_DROP = ["spec", "provenance", "suite", "finished"]
+
+
+def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFrame, samples: dict) -> str:
+    """Write summary.csv, curves.csv, summary.md and every plot into `out`; return the
+    terminal table.  `runs` and `records` are frames read from the store."""
+    out.mkdir(parents=True, exist_ok=True)
+    provenance = {row.run_id: json.loads(row.provenance) for row in runs.itertuples()}
+    (out / "provenance.json").write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+    runs.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]).to_csv(out / "summary.csv", index=False)
+    ident = runs[["run_id", "problem", "strategy", "seed"]]
+    curves = ident.merge(records, on="run_id", how="inner")
+    curves.to_csv(out / "curves.csv", index=False)
+    tables = summary_tables(runs)
     (out / "summary.md").write_text(to_markdown(tables, title) + "\n")
-    plots.write_plots(out, summary, curves)
+    plots.write_plots(out, runs, curves, samples)
     return to_terminal(tables)
+
+
+def failure_table(runs: pd.DataFrame) -> str:
+    failed = runs[runs["status"].isin(["error", "timeout"])]
+    if failed.empty:
+        return ""
+    rows = failed[["problem", "strategy", "seed", "status", "reason"]]
+    return f"{len(failed)} runs failed:\n" + rows.to_string(index=False)

@@ -42,6 +42,10 @@ SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps",
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name != "name") + ("like",)
 
 
+MAX_STEPS = 10**8
+MAX_SEEDS = 10**5
+
+
 class SpecError(ValueError):
     """A bad suite or flag: the message names the file or flag, the key, and the valid choices."""
 
@@ -55,14 +59,18 @@ class RunSpec:
     steps: int
     eval_every: int
 
-    @property
-    def run_id(self) -> str:
-        """A hash of the resolved spec and the package version: the same run, the same id."""
-        canonical = json.dumps({
+    def describe(self) -> dict[str, Any]:
+        """The resolved spec and the code version, as plain JSON-able data."""
+        return {
             "problem": self.problem, "options": self.options, "strategy": self.strategy.name,
             "settings": self.strategy.settings(), "seed": self.seed, "steps": self.steps,
             "eval_every": self.eval_every, "version": ganopt.__version__,
-        }, sort_keys=True)
+        }
+
+    @property
+    def run_id(self) -> str:
+        """A hash of the resolved spec and the code version: the same run, the same id."""
+        canonical = json.dumps(self.describe(), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -116,9 +124,11 @@ def load_plugin(path: Path, source: str) -> None:
         raise SpecError(f"{source}: plugin {str(path)!r} failed: {type(e).__name__}: {e}") from None
 
 
-def _int(value, key: str, source: str, minimum: int = 1) -> int:
+def _int(value, key: str, source: str, minimum: int = 1, maximum: int | None = None) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise SpecError(f"{source}: {key} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise SpecError(f"{source}: {key} must be at most {maximum}, got {value!r}")
     return value
 
 
@@ -140,7 +150,7 @@ def define_strategy(name: str, table: Any, source: str) -> Strategy:
     settings = dict(table)
     like = settings.pop("like", None)
     if like is not None:
-        if like not in STRATEGIES:
+        if not isinstance(like, str) or like not in STRATEGIES:
             raise SpecError(f"{where}: like: {_choices_message('strategy', like, STRATEGIES)}")
         base = dataclasses.asdict(STRATEGIES[like])
     else:
@@ -148,7 +158,7 @@ def define_strategy(name: str, table: Any, source: str) -> Strategy:
     base.update(settings, name=name, description=settings.get("description", f"defined in {source}"))
     try:
         return Strategy(**base)
-    except (TypeError, ValueError) as e:
+    except ValueError as e:
         raise SpecError(f"{where}: {e}") from None
 
 
@@ -162,6 +172,19 @@ def build_suite(
 ) -> Suite:
     """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
+    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins)
+
+
+def suite_from_data(
+    data: dict[str, Any],
+    path: Path | None = None,
+    problems: str | None = None,
+    strategies: str | None = None,
+    seeds: int | None = None,
+    steps: int | None = None,
+    plugins: list[str] | None = None,
+) -> Suite:
+    """Validate a parsed suite (`path` names it in messages and anchors its plugins)."""
     source = str(path) if path is not None else "flags"
     unknown = sorted(set(data) - set(SUITE_KEYS))
     if unknown:
@@ -170,6 +193,8 @@ def build_suite(
     for plugin in plugins or []:
         load_plugin(Path(plugin), "--plugin")
     for plugin in _names(data["plugins"], "plugins", source) if "plugins" in data else []:
+        if not plugin.endswith(".py"):
+            raise SpecError(f"{source}: plugins must be paths to .py files, got {plugin!r}")
         load_plugin((path.parent / plugin) if path is not None else Path(plugin), source)
 
     defined = {}
@@ -177,6 +202,8 @@ def build_suite(
     if not isinstance(strategy_tables, dict):
         raise SpecError(f"{source}: strategy must be a table of [strategy.NAME] tables")
     for name, table in strategy_tables.items():
+        if name in STRATEGIES:
+            raise SpecError(f"{source}: [strategy.{name}] would redefine the preset {name!r}; give it another name")
         defined[name] = define_strategy(name, table, source)
     known_strategies = {**STRATEGIES, **defined}
 
@@ -203,17 +230,17 @@ def build_suite(
                             f"{_choices_message('strategy', name, known_strategies)}")
 
     if seeds is not None:
-        seed_list = list(range(_int(seeds, "--seeds", "--seeds")))
+        seed_list = list(range(_int(seeds, "--seeds", "--seeds", maximum=MAX_SEEDS)))
     elif isinstance(data.get("seeds"), list):
-        seed_list = [_int(s, "seeds[]", source, minimum=0) for s in data["seeds"]]
+        seed_list = [_int(s, "seeds[]", source, minimum=0, maximum=2**31 - 1) for s in data["seeds"]]
         if not seed_list:
             raise SpecError(f"{source}: seeds must not be empty")
     else:
-        seed_list = list(range(_int(data.get("seeds", 3), "seeds", source)))
+        seed_list = list(range(_int(data.get("seeds", 3), "seeds", source, maximum=MAX_SEEDS)))
 
-    steps_override = _int(steps, "--steps", "--steps") if steps is not None else (
-        _int(data["steps"], "steps", source) if "steps" in data else None)
-    eval_override = _int(data["eval_every"], "eval_every", source) if "eval_every" in data else None
+    steps_override = _int(steps, "--steps", "--steps", maximum=MAX_STEPS) if steps is not None else (
+        _int(data["steps"], "steps", source, maximum=MAX_STEPS) if "steps" in data else None)
+    eval_override = _int(data["eval_every"], "eval_every", source, maximum=MAX_STEPS) if "eval_every" in data else None
 
     option_tables = data.get("problem", {})
     if not isinstance(option_tables, dict):
@@ -230,7 +257,7 @@ def build_suite(
             raise SpecError(f"{source}: [problem.{pname}] must be a table of options")
         try:
             options = problem.check_options(table)
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise SpecError(f"{source}: [problem.{pname}]: {e}") from None
         run_steps = steps_override or problem.steps
         eval_every = min(eval_override or problem.eval_every, run_steps)
@@ -240,8 +267,10 @@ def build_suite(
             for seed in seed_list:
                 runs.append(RunSpec(pname, options, resolved, seed, run_steps, eval_every))
     name = data.get("name", path.stem if path is not None else "custom")
-    if not isinstance(name, str) or not name:
-        raise SpecError(f"{source}: name must be a non-empty string")
+    if not isinstance(name, str) or not name.strip() or "/" in name or name.startswith("."):
+        raise SpecError(f"{source}: name must be a non-empty string usable as a folder name, got {name!r}")
+    if not isinstance(data.get("description", ""), str):
+        raise SpecError(f"{source}: description must be a string")
     return Suite(name=name, source=source, description=str(data.get("description", "")), runs=runs)
 
 

@@ -1,106 +1,235 @@
-"""The results directory: run rows, curve rows, final samples and provenance, written as each
-stack finishes.  Reports are made from these files alone (bench.report)."""
+"""The results store: one SQLite file, the single source of truth for runs and their curves.
+
+Every finished stack is written in ONE transaction (its runs, their records and samples), so a
+run is complete in the store or absent, whenever the process is killed.  Reports, CSVs and
+plots are generated from the store alone.
+
+Tables:
+- meta(key, value): the schema version.
+- runs: one row per run id; status is done | diverged | error | timeout, with `reason` for
+  the last two; final metrics in their own columns; `spec` and `provenance` as JSON.
+- records: one row per run per evaluation (run_id, step, ... metrics).
+- samples: final generated samples per run (float32 .npy bytes).
+"""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
+import io
 import json
-import os
 import platform
+import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
+import pandas as pd
 import torch
 
 import ganopt
+from ganopt.metrics import HQ_THRESHOLD_STDS
 from ganopt.train import StackResult
 
-from .plan import StackPlan
+from .spec import RunSpec
+
+SCHEMA_VERSION = 1
+DEFAULT_STORE = Path("results") / "ganopt.sqlite"
+FINISHED = ("done", "diverged")  # a rerun skips these; error and timeout runs run again
 
 STRATEGY_COLUMNS = ["scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "d_steps"]
 METRIC_COLUMNS = ["loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "field_norm",
                   "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq"]
-RUN_COLUMNS = (["run_id", "problem", "strategy", "seed", "status", "diverged_step", "steps", "grad_evals", "wall_s"]
-               + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options"])
-CURVE_COLUMNS = ["run_id", "problem", "strategy", "seed", "step", "grad_evals", "wall_s"] + METRIC_COLUMNS + ["traj_x", "traj_y"]
+RUN_COLUMNS = (["run_id", "suite", "problem", "strategy", "seed", "status", "reason", "diverged_step", "steps",
+                "grad_evals", "wall_s"] + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options", "spec", "provenance"])
+RECORD_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"] + METRIC_COLUMNS + ["traj_x", "traj_y"]
+
+_REAL = {"lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "grad_evals", "wall_s", "traj_x", "traj_y",
+         *METRIC_COLUMNS}
+_INT = {"seed", "diverged_step", "steps", "d_steps", "step"}
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                                  cwd=Path(__file__).parent).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    commit = git("rev-parse", "HEAD")
+def _column_type(name: str) -> str:
+    return "REAL" if name in _REAL else "INTEGER" if name in _INT else "TEXT"
+
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs ({", ".join(f"{c} {_column_type(c)}" for c in RUN_COLUMNS)},
+    finished TEXT, PRIMARY KEY (run_id));
+CREATE TABLE IF NOT EXISTS records ({", ".join(f"{c} {_column_type(c)}" for c in RECORD_COLUMNS)},
+    PRIMARY KEY (run_id, step));
+CREATE TABLE IF NOT EXISTS samples (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+"""
+
+
+class StoreError(Exception):
+    """The store cannot be used (another schema, not a ganopt store, unreadable)."""
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Provenance shared by every run of one invocation."""
+    commit = _git("rev-parse", "HEAD")
     return {
         "ganopt": ganopt.__version__,
         "git_commit": commit or None,
-        "git_dirty": bool(git("status", "--porcelain")) if commit else None,
+        "git_dirty": bool(_git("status", "--porcelain")) if commit else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "os": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "device": str(device),
+        "cpu": _cpu_model(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "device": str(device),
         "torch_threads": torch.get_num_threads(),
-        "dtype": "float32 (mixtures), float64 (analytic games)",
-        "command": " ".join(sys.argv),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }
 
 
-class ResultsDir:
-    """Appends rows to summary.csv and curves.csv as stacks finish; samples.npz at close."""
+def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
+    game = ganopt.get_problem(run.problem).kind == "game"
+    protocol = ({"metric": "euclidean distance of (theta, phi) to the equilibrium"} if game else {
+        "eval_samples": run.options["eval_samples"], "hq_threshold_stds": HQ_THRESHOLD_STDS,
+        "covered": "nearest mode of >= 1 high-quality sample", "kl": "KL(high-quality mode histogram || uniform)"})
+    return {**env, "seed": run.seed, "dtype": "float64" if game else "float32", "metric_protocol": protocol}
 
-    def __init__(self, out: Path, suite_name: str, device: torch.device):
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("summary.csv", "curves.csv", "samples.npz"):
-            (out / name).unlink(missing_ok=True)
-        self.samples: dict[str, np.ndarray] = {}
-        self.n_runs = 0
-        meta = {"suite": suite_name, **provenance(device)}
-        (out / "provenance.json").write_text(json.dumps(meta, indent=2) + "\n")
 
-    def _append(self, name: str, columns: list[str], rows: list[dict]) -> None:
-        path = self.out / name
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
+class Store:
+    """An open results store.  Use as a context manager or call close()."""
 
-    def add(self, stack: StackPlan, result: StackResult) -> None:
-        run_rows, curve_rows = [], []
-        for i, run in enumerate(stack.runs):
-            ident = {"run_id": run.run_id, "problem": run.problem, "strategy": run.strategy.name, "seed": run.seed}
-            records = result.records[i]
-            last = records[-1]
-            settings = dataclasses.asdict(run.strategy)
-            run_rows.append({
-                **ident, **{c: settings[c] for c in STRATEGY_COLUMNS}, **last,
-                "status": result.status[i],
-                "diverged_step": result.diverged_step[i] if result.diverged_step[i] is not None else "",
-                "steps": result.diverged_step[i] or run.steps,
-                "options": json.dumps(run.options, sort_keys=True),
-            })
-            curve_rows += [{**ident, **record} for record in records]
-            if result.samples is not None:
-                self.samples[run.run_id] = result.samples[i].astype(np.float32)
-        self._append("curves.csv", CURVE_COLUMNS, curve_rows)
-        self._append("summary.csv", RUN_COLUMNS, run_rows)
-        self.n_runs += len(stack.runs)
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._check_schema()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path} is not a usable ganopt results store ({e})") from None
+
+    def _check_schema(self) -> None:
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise StoreError(f"{self.path} is not a ganopt results store (tables: {', '.join(sorted(tables))}); "
+                             "choose another --store path")
+        if "meta" in tables:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else None
+            if version != SCHEMA_VERSION:
+                raise StoreError(f"{self.path} was written with results schema v{version}; this ganopt "
+                                 f"(v{ganopt.__version__}) uses v{SCHEMA_VERSION}: choose a new --store path "
+                                 "or rerun with the ganopt version that wrote it")
+            return
+        with self.db:
+            self.db.executescript(SCHEMA)
+            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
-        if self.samples:
-            np.savez_compressed(self.out / "samples.npz", **self.samples)
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def statuses(self, run_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(run_ids)
+        out = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            query = f"SELECT run_id, status FROM runs WHERE run_id IN ({','.join('?' * len(chunk))})"
+            out.update(dict(self.db.execute(query, chunk).fetchall()))
+        return out
+
+    def runs_frame(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        frame = pd.read_sql_query("SELECT * FROM runs", self.db)
+        return _select(frame, run_ids)
+
+    def records_frame(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        frame = pd.read_sql_query("SELECT * FROM records ORDER BY run_id, step", self.db)
+        return _select(frame, run_ids)
+
+    def samples(self, run_ids: list[str]) -> dict[str, np.ndarray]:
+        out = {}
+        for run_id in run_ids:
+            row = self.db.execute("SELECT data FROM samples WHERE run_id=?", (run_id,)).fetchone()
+            if row is not None:
+                out[run_id] = np.load(io.BytesIO(row[0]))
+        return out
+
+    # -- writing: one transaction per stack ----------------------------------------------------
+
+    def save_stack(self, suite: str, runs: list[RunSpec], result: StackResult, env: dict[str, Any]) -> None:
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with self.db:  # commit on success, roll back on any exception
+            for i, run in enumerate(runs):
+                records = result.records[i]
+                last = records[-1] if records else {}
+                self._replace_run(run, suite, env, finished, status=result.status[i], reason=None,
+                                  diverged_step=result.diverged_step[i],
+                                  steps=result.diverged_step[i] or run.steps, final=last)
+                self.db.executemany(
+                    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})",
+                    [tuple(run.run_id if c == "run_id" else r.get(c) for c in RECORD_COLUMNS) for r in records])
+                if result.samples is not None:
+                    buffer = io.BytesIO()
+                    np.save(buffer, result.samples[i].astype(np.float32))
+                    self.db.execute("INSERT INTO samples VALUES (?, ?)", (run.run_id, buffer.getvalue()))
+
+    def save_failure(self, suite: str, runs: list[RunSpec], status: str, reason: str, env: dict[str, Any]) -> None:
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with self.db:
+            for run in runs:
+                self._replace_run(run, suite, env, finished, status=status, reason=reason, diverged_step=None,
+                                  steps=None, final={})
+
+    def _replace_run(self, run: RunSpec, suite: str, env, finished, *, status, reason, diverged_step, steps, final):
+        for table in ("runs", "records", "samples"):
+            self.db.execute(f"DELETE FROM {table} WHERE run_id=?", (run.run_id,))
+        settings = dataclasses.asdict(run.strategy)
+        row = {
+            "run_id": run.run_id, "suite": suite, "problem": run.problem, "strategy": run.strategy.name,
+            "seed": run.seed, "status": status, "reason": reason, "diverged_step": diverged_step, "steps": steps,
+            "grad_evals": final.get("grad_evals"), "wall_s": final.get("wall_s"),
+            **{c: final.get(c) for c in METRIC_COLUMNS},
+            **{c: settings[c] for c in STRATEGY_COLUMNS},
+            "options": json.dumps(run.options, sort_keys=True),
+            "spec": json.dumps(run.describe(), sort_keys=True),
+            "provenance": json.dumps(run_provenance(env, run), sort_keys=True),
+        }
+        columns = RUN_COLUMNS + ["finished"]
+        row["finished"] = finished
+        self.db.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                        tuple(row[c] for c in columns))
+
+
+def _select(frame: pd.DataFrame, run_ids: list[str] | None) -> pd.DataFrame:
+    if run_ids is None:
+        return frame
+    order = {run_id: i for i, run_id in enumerate(run_ids)}
+    frame = frame[frame["run_id"].isin(order)]
+    return frame.sort_values("run_id", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)

@@ -51,8 +51,10 @@ class Strategy:
                 raise ValueError(f"strategy {self.name!r}: {key} must lie in [0, 1), got {value!r}")
         if not _positive_number(self.eps):
             raise ValueError(f"strategy {self.name!r}: eps must be a positive number, got {self.eps!r}")
-        if not (isinstance(self.d_steps, int) and not isinstance(self.d_steps, bool) and self.d_steps >= 1):
-            raise ValueError(f"strategy {self.name!r}: d_steps must be an integer >= 1, got {self.d_steps!r}")
+        if not (isinstance(self.d_steps, int) and not isinstance(self.d_steps, bool) and 1 <= self.d_steps <= 1000):
+            raise ValueError(f"strategy {self.name!r}: d_steps must be an integer from 1 to 1000, got {self.d_steps!r}")
+        if not isinstance(self.description, str):
+            raise ValueError(f"strategy {self.name!r}: description must be a string")
 
     def resolve(self, default_lr: dict[str, float]) -> Strategy:
         """Fill missing learning rates from a problem's defaults (base update -> lr)."""
@@ -79,7 +81,7 @@ def _positive_number(x) -> bool:
 
 
 def _choice(key: str, value, valid) -> None:
-    if value not in valid:
+    if not isinstance(value, str) or value not in valid:
         raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(sorted(valid))}")
 
 

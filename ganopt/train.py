@@ -23,6 +23,10 @@ from .strategies import Strategy
 from .updates import BASE_UPDATES, per_run
 
 
+class TimeLimitExceeded(RuntimeError):
+    """Raised by train_stack when a stack runs past its time limit (checked after every step)."""
+
+
 class Player:
     """One player's stacked parameters, base update and per-run learning rates [K]."""
 
@@ -128,11 +132,14 @@ def train_stack(
     eval_every: int,
     device: str | torch.device = "cpu",
     on_progress: Callable[[int, int], None] | None = None,
+    time_limit_s: float | None = None,
 ) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
     All strategies must share a stack key (scheme, base update, estimate, d_steps) and carry
     concrete learning rates (Strategy.resolve); hyperparameters may differ per run.
+    `time_limit_s` bounds the stack's wall time (training and evaluation): past it,
+    TimeLimitExceeded is raised at the end of the step.
     """
     if len(strategies) != len(seeds) or not seeds:
         raise ValueError("train_stack needs one strategy per seed and at least one run")
@@ -142,6 +149,7 @@ def train_stack(
     if any(s.lr_g is None or s.lr_d is None for s in strategies):
         raise ValueError("strategies must be resolved to concrete learning rates (Strategy.resolve)")
     k = len(seeds)
+    started = time.perf_counter()
     device = torch.device(device)
     seed_tensor = torch.tensor(seeds, dtype=torch.int64)
     game = problem.build(options, seed_tensor, strategies[0].estimate == "full", device)
@@ -183,6 +191,8 @@ def train_stack(
             evaluate(step)
             if on_progress is not None:
                 on_progress(step, steps)
+        if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
+            raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s at step {step} of {steps}")
 
     samples = game.samples()
     return StackResult(

@@ -33,7 +33,11 @@ lr_d = 0.004
 
 
 def bench(*args, cwd=None):
+    """The real CLI in a subprocess; every call gets its own store unless --store is given."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if "run" in args and "--store" not in args and "--out" in args:
+        out = Path(args[args.index("--out") + 1])
+        args = (*args, "--store", str(out.parent / f"{out.name}.sqlite"))
     return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd or ROOT, env=env)
 
@@ -49,7 +53,7 @@ def test_run_writes_every_table_and_plot(tiny_suite, tmp_path):
     out = tmp_path / "out"
     result = bench("run", "--suite", str(tiny_suite), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    for name in ["summary.csv", "curves.csv", "summary.md", "samples.npz", "provenance.json",
+    for name in ["summary.csv", "curves.csv", "summary.md", "provenance.json",
                  "samples_ring8.png", "coverage_ring8.png", "losses_ring8.png",
                  "trajectory_bilinear.png", "losses_bilinear.png"]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
@@ -133,7 +137,7 @@ def test_bad_suites_exit_2_with_one_clear_line_and_write_nothing(case, tmp_path)
     assert result.returncode == 2
     assert message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "out.sqlite").exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -150,4 +154,4 @@ def test_bad_flags_exit_2_and_write_nothing(args, message, tmp_path):
     result = bench("run", *args, "--out", str(out))
     assert result.returncode == 2
     assert message in result.stderr, result.stderr
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "out.sqlite").exists()

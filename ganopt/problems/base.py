@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,3 +64,18 @@ class Problem:
 
     def build(self, options: dict[str, Any], seeds: torch.Tensor, full_batch: bool, device) -> Game:
         raise NotImplementedError
+
+
+def check_choice(key: str, value, valid) -> None:
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
+
+
+def check_positive_number(key: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not value > 0:
+        raise ValueError(f"{key} must be a positive number, got {value!r}")
+
+
+def check_int(key: str, value, maximum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise ValueError(f"{key} must be an integer from 1 to {maximum}, got {value!r}")

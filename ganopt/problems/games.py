@@ -20,7 +20,7 @@ from torch.nn.functional import softplus
 from ..losses import LOSSES, generator_loss
 from ..metrics import stacked_norm
 from ..rng import Stream, normal, stream_keys
-from .base import Game, Problem
+from .base import Game, Problem, check_choice, check_int, check_positive_number
 
 
 def _unit_start(seeds: torch.Tensor, dim: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,11 +70,8 @@ class DiracGame(AnalyticGame):
 
 class BilinearProblem(Problem):
     def validate(self, opts: dict[str, Any]) -> None:
-        if not isinstance(opts["dim"], int) or isinstance(opts["dim"], bool) or opts["dim"] < 1:
-            raise ValueError(f"dim must be a positive integer, got {opts['dim']!r}")
-        c = opts["coupling"]
-        if not isinstance(c, (int, float)) or isinstance(c, bool) or not (c > 0 and math.isfinite(c)):
-            raise ValueError(f"coupling must be a positive number, got {c!r}")
+        check_int("dim", opts["dim"], 1_000_000)
+        check_positive_number("coupling", opts["coupling"])
 
     def build(self, options, seeds, full_batch, device) -> Game:
         return BilinearGame(seeds, options, device)
@@ -82,8 +79,7 @@ class BilinearProblem(Problem):
 
 class DiracProblem(Problem):
     def validate(self, opts: dict[str, Any]) -> None:
-        if opts["loss"] not in LOSSES:
-            raise ValueError(f"unknown loss {opts['loss']!r}; valid: {', '.join(LOSSES)}")
+        check_choice("loss", opts["loss"], LOSSES)
 
     def build(self, options, seeds, full_batch, device) -> Game:
         return DiracGame(seeds, options, device)

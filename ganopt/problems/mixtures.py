@@ -18,7 +18,7 @@ from ..losses import LOSSES, discriminator_loss, generator_loss
 from ..metrics import mode_metrics
 from ..nets import ACTIVATIONS, init_mlp, mlp_forward
 from ..rng import Stream, normal, randint, stream_keys
-from .base import Game, Problem
+from .base import Game, Problem, check_choice, check_int, check_positive_number
 
 RING_PRESETS = {"r1": {"radius": 1.0, "std": 0.01}, "r2": {"radius": 2.0, "std": 0.02}}
 GRID_PRESETS = {"s2": {"spacing": 2.0, "std": 0.05}, "s2-wide": {"spacing": 2.0, "std": 0.1}}
@@ -116,7 +116,7 @@ class MixtureProblem(Problem):
 
     def geometry(self, opts: dict[str, Any]) -> dict[str, float]:
         preset = self.presets[opts["preset"]]
-        return {key: float(opts[key]) if opts[key] is not None else value for key, value in preset.items()}
+        return {key: opts[key] if opts[key] is not None else value for key, value in preset.items()}
 
     def centers(self, opts: dict[str, Any]) -> torch.Tensor:
         geo = self.geometry(opts)
@@ -125,34 +125,23 @@ class MixtureProblem(Problem):
         return grid_centers(round(math.sqrt(self.n_modes)), geo["spacing"])
 
     def validate(self, opts: dict[str, Any]) -> None:
-        if opts["preset"] not in self.presets:
-            raise ValueError(f"unknown preset {opts['preset']!r} for {self.name}; valid: {', '.join(self.presets)}")
+        check_choice("preset", opts["preset"], self.presets)
         for key, value in self.geometry(opts).items():
-            _positive(key, value)
-        for key in ("latent_dim", "batch_size"):
-            _positive_int(key, opts[key])
+            check_positive_number(key, value)
+        check_int("latent_dim", opts["latent_dim"], 4096)
+        check_int("batch_size", opts["batch_size"], 1_000_000)
         for key in ("g_hidden", "d_hidden"):
             widths = opts[key]
-            if not isinstance(widths, (list, tuple)) or not widths or not all(
-                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
-                raise ValueError(f"{key} must be a non-empty list of positive integers, got {widths!r}")
-        if opts["activation"] not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {opts['activation']!r}; valid: {', '.join(ACTIVATIONS)}")
-        if opts["loss"] not in LOSSES:
-            raise ValueError(f"unknown loss {opts['loss']!r}; valid: {', '.join(LOSSES)}")
-        _positive_int("eval_samples", opts["eval_samples"])
+            if not isinstance(widths, list) or not 1 <= len(widths) <= 16:
+                raise ValueError(f"{key} must be a list of 1 to 16 layer widths, got {widths!r}")
+            for width in widths:
+                check_int(f"{key} width", width, 16384)
+        check_choice("activation", opts["activation"], ACTIVATIONS)
+        check_choice("loss", opts["loss"], LOSSES)
+        check_int("eval_samples", opts["eval_samples"], 1_000_000)
         if opts["eval_samples"] < MIN_EVAL_SAMPLES:
             raise ValueError(f"eval_samples must be at least {MIN_EVAL_SAMPLES} for the mode metrics, got {opts['eval_samples']}")
 
     def build(self, options, seeds, full_batch, device) -> MixtureGame:
         return MixtureGame(self.centers(options), self.geometry(options)["std"], options, seeds, full_batch, device)
 
-
-def _positive(key: str, value) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{key} must be a positive number, got {value!r}")
-
-
-def _positive_int(key: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
