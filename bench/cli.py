@@ -80,8 +80,6 @@ def cmd_run(args) -> int:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name
     run_ids = [r.run_id for r in suite.runs]
-    if len(set(run_ids)) != len(run_ids):
-        raise SpecError(f"{suite.source}: the suite lists the same run twice (a strategy defined twice with equal settings?)")
 
     with Store(args.store) as store:
         finished = {} if args.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}

@@ -266,6 +266,9 @@ def suite_from_data(
             resolved = strategy.resolve(problem.lr)
             for seed in seed_list:
                 runs.append(RunSpec(pname, options, resolved, seed, run_steps, eval_every))
+    run_ids = [r.run_id for r in runs]
+    if len(set(run_ids)) != len(run_ids):
+        raise SpecError(f"{source}: the suite lists the same run twice (a repeated seed?)")
     name = data.get("name", path.stem if path is not None else "custom")
     if not isinstance(name, str) or not name.strip() or "/" in name or name.startswith("."):
         raise SpecError(f"{source}: name must be a non-empty string usable as a folder name, got {name!r}")
