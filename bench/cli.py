@@ -26,7 +26,7 @@ DEFAULT_SUITE = "quick"
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit code 2, like every other bad input
-        self.exit(2, f"error: {message} (see `python -m bench {self.prog.split()[-1]} --help`)\n")
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -73,12 +73,14 @@ def cmd_list() -> int:
 
 def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
-    path = find_suite(args.suite) if args.suite else None
-    suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin)
     device = resolve_device(args.device)
+    path = find_suite(args.suite) if args.suite else None
+    suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type)
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {out} exists and is not a directory")
     run_ids = [r.run_id for r in suite.runs]
 
     with Store(args.store) as store:

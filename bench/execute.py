@@ -59,6 +59,16 @@ def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int
     )
 
 
+def warm_up(stack: StackPlan, device: torch.device) -> None:
+    """Two untimed steps of one run, so that one-time costs (thread pools, allocator, kernel
+    selection) are not charged to whichever stack happens to run first."""
+    first = stack.runs[0]
+    try:
+        train_stack(get_problem(first.problem), first.options, [first.strategy], [first.seed], 2, 2, device=device)
+    except Exception:  # the real stack will report its own failure
+        pass
+
+
 def execute_in_process(
     stacks: list[StackPlan],
     device: torch.device,
@@ -69,6 +79,8 @@ def execute_in_process(
 ) -> None:
     """Train every stack; `on_failure(stack, status, reason)` gets "error" or "timeout"."""
     progress = Progress(len(stacks), sum(len(s.runs) for s in stacks)) if show_progress else None
+    if stacks:
+        warm_up(stacks[0], device)
     for index, stack in enumerate(stacks, start=1):
         callback = (lambda step, steps, i=index, s=stack: progress.update(i, s, step, steps)) if progress else None
         try:

@@ -68,7 +68,9 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
                 ax.set_title(f"{strategy} · seed {seed}\n{label}" + (" · DIVERGED" if status == "diverged" else ""),
                              fontsize=8)
             elif not row.empty:
-                ax.set_title(f"{strategy} · seed {seed}\n{row['status'].iloc[0].upper()}", fontsize=8)
+                status = row["status"].iloc[0]
+                when = f" at step {row['diverged_step'].iloc[0]:.0f}" if status == "diverged" else ""
+                ax.set_title(f"{strategy} · seed {seed}\n{status.upper()}{when}", fontsize=8)
             ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="#D55E00", linewidths=1)
             ax.set_xlim(-span, span)
             ax.set_ylim(-span, span)
@@ -83,11 +85,17 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
 
 def plot_curve(path: Path, problem: str, curves: pd.DataFrame, colors: dict, x: str, y: str,
                xlabel: str, ylabel: str) -> Path:
-    """Mean over seeds per strategy, with a band from the lowest to the highest seed."""
+    """Mean over seeds per strategy, with a band from the lowest to the highest seed.  The
+    curve stops where a seed diverged (no survivors-only means); the legend counts them."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for strategy, group in curves.groupby("strategy", sort=False):
-        stats = group.groupby("step").agg(x=(x, "mean"), mean=(y, "mean"), low=(y, "min"), high=(y, "max"))
-        ax.plot(stats["x"], stats["mean"], label=strategy, color=colors[strategy])
+        n_runs = group["run_id"].nunique()
+        stats = group.groupby("step").agg(x=(x, "mean"), mean=(y, "mean"), low=(y, "min"), high=(y, "max"),
+                                          n=(y, "size"))
+        stats = stats[stats["n"] == n_runs]
+        lost = n_runs - (group.groupby("run_id")["step"].max() == group["step"].max()).sum()
+        label = strategy + (f" ({lost} of {n_runs} diverged)" if lost else "")
+        ax.plot(stats["x"], stats["mean"], label=label, color=colors[strategy])
         ax.fill_between(stats["x"], stats["low"], stats["high"], color=colors[strategy], alpha=0.15)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -120,17 +128,19 @@ def plot_losses(path: Path, problem: str, curves: pd.DataFrame, colors: dict) ->
 def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> Path:
     """Left: the path of the first seed in the (theta_0, phi_0) plane; right: distance to equilibrium."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    first_seed = runs["seed"].min()
+    first_seed = curves["seed"].min() if not curves.empty else 0
     for strategy, group in curves.groupby("strategy", sort=False):
-        path_xy = group[group["seed"] == first_seed].sort_values("step")
+        path_xy = group[group["seed"] == group["seed"].min()].sort_values("step")
         left.plot(path_xy["traj_x"], path_xy["traj_y"], color=colors[strategy], label=strategy, lw=1)
         left.plot(path_xy["traj_x"].iloc[0], path_xy["traj_y"].iloc[0], "o", color=colors[strategy], ms=4)
-        stats = group.groupby("step")["dist_to_eq"].mean()
+        n_runs = group["run_id"].nunique()
+        stats = group.groupby("step")["dist_to_eq"].agg(["mean", "size"])
+        stats = stats[stats["size"] == n_runs]["mean"]  # stop where a seed diverged
         right.plot(stats.index, stats.values, color=colors[strategy], label=strategy)
     left.plot(0, 0, "*", color="black", ms=12, label="equilibrium")
     left.set_xlabel("generator parameter θ₀")
     left.set_ylabel("discriminator parameter φ₀")
-    left.set_title(f"trajectories (seed {first_seed}; dots: start)")
+    left.set_title(f"trajectories (lowest seed, here {first_seed}; dots: start)")
     left.set_aspect("equal", adjustable="datalim")
     left.legend(fontsize=7)
     right.set_yscale("log")

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ganopt import get_problem
@@ -23,6 +24,8 @@ def mean_se(values: pd.Series, digits: int) -> str:
     values = values.dropna()
     if values.empty:
         return "—"
+    if np.isinf(values).any():
+        return "∞"
     mean = values.mean()
     if len(values) < 2:
         return f"{mean:.{digits}f}"
@@ -30,9 +33,23 @@ def mean_se(values: pd.Series, digits: int) -> str:
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
+def worst_if_diverged(runs: pd.DataFrame) -> pd.DataFrame:
+    """A diverged run scores the worst value of each quality metric (0 modes covered, no
+    high-quality sample, KL = log n, infinite distance): its last finite values would flatter
+    the strategy that diverged."""
+    runs = runs.copy()
+    diverged = runs["status"] == "diverged"
+    runs.loc[diverged, "modes_covered"] = 0.0
+    runs.loc[diverged, "hq_fraction"] = 0.0
+    runs.loc[diverged, "kl_modes"] = np.log(runs.loc[diverged, "modes_total"])
+    runs.loc[diverged & runs["dist_to_eq"].notna(), "dist_to_eq"] = np.inf
+    return runs
+
+
 def problem_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per strategy (in the order the suite listed them) for one problem's runs."""
     is_game = get_problem(runs["problem"].iloc[0]).kind == "game"
+    runs = worst_if_diverged(runs)
     metrics = (GAME_METRICS if is_game else MIXTURE_METRICS) + COST_METRICS
     rows = []
     for strategy, group in runs.groupby("strategy", sort=False):
@@ -54,9 +71,10 @@ def summary_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def to_markdown(tables: dict[str, pd.DataFrame], title: str) -> str:
     lines = [f"# {title}", "",
-             "Mean ± standard error over seeds, final evaluation of each run. A diverged run counts "
-             "with its last finite metrics and is counted in `diverged`; `failed` runs (error or "
-             "timeout) have no metrics.", ""]
+             "Mean ± standard error over seeds, final evaluation of each run. A diverged run (counted "
+             "in `diverged`) scores the worst value of each quality metric: 0 modes, no high-quality "
+             "sample, KL = log n, infinite distance. `failed` runs (error or timeout) have no "
+             "metrics. `wall s / run` is the training time of a run's stack divided by its size.", ""]
     for problem, table in tables.items():
         lines += [f"## {problem}", "", _markdown_table(table), ""]
     return "\n".join(lines)

@@ -50,6 +50,17 @@ class SpecError(ValueError):
     """A bad suite or flag: the message names the file or flag, the key, and the valid choices."""
 
 
+def code_fingerprint(plugins: list[Path]) -> str:
+    """A hash of the ganopt sources and the plugin files: a run id changes when the code that
+    computes it changes, so a resumed sweep never reuses results of other code."""
+    digest = hashlib.sha256(ganopt.__version__.encode())
+    package = Path(ganopt.__file__).parent
+    for path in sorted(package.rglob("*.py")) + sorted(plugins):
+        digest.update(str(path.relative_to(package) if path.is_relative_to(package) else path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class RunSpec:
     problem: str
@@ -58,13 +69,16 @@ class RunSpec:
     seed: int
     steps: int
     eval_every: int
+    device: str = "cpu"  # the device type: results differ in rounding between devices
+    code: str = ""  # code_fingerprint()
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
         return {
             "problem": self.problem, "options": self.options, "strategy": self.strategy.name,
             "settings": self.strategy.settings(), "seed": self.seed, "steps": self.steps,
-            "eval_every": self.eval_every, "version": ganopt.__version__,
+            "eval_every": self.eval_every, "device": self.device, "version": ganopt.__version__,
+            "code": self.code,
         }
 
     @property
@@ -110,6 +124,8 @@ def read_suite_file(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: malformed TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: malformed TOML: the file is not UTF-8 text") from None
     except OSError as e:
         raise SpecError(f"{path}: cannot read: {e.strerror}") from None
 
@@ -120,7 +136,7 @@ def load_plugin(path: Path, source: str) -> None:
         raise SpecError(f"{source}: plugin file {str(path)!r} does not exist")
     try:
         runpy.run_path(str(path), run_name=f"ganopt_plugin_{path.stem}")
-    except Exception as e:  # a plugin's own error, reported in one line
+    except (Exception, SystemExit) as e:  # a plugin's own error (or exit), reported in one line
         raise SpecError(f"{source}: plugin {str(path)!r} failed: {type(e).__name__}: {e}") from None
 
 
@@ -169,10 +185,11 @@ def build_suite(
     seeds: int | None = None,
     steps: int | None = None,
     plugins: list[str] | None = None,
+    device: str = "cpu",
 ) -> Suite:
     """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
-    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins)
+    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device)
 
 
 def suite_from_data(
@@ -183,6 +200,7 @@ def suite_from_data(
     seeds: int | None = None,
     steps: int | None = None,
     plugins: list[str] | None = None,
+    device: str = "cpu",
 ) -> Suite:
     """Validate a parsed suite (`path` names it in messages and anchors its plugins)."""
     source = str(path) if path is not None else "flags"
@@ -190,12 +208,17 @@ def suite_from_data(
     if unknown:
         raise SpecError(f"{source}: {_choices_message('key', unknown[0], SUITE_KEYS)}")
 
+    plugin_paths = []
     for plugin in plugins or []:
         load_plugin(Path(plugin), "--plugin")
+        plugin_paths.append(Path(plugin))
     for plugin in _names(data["plugins"], "plugins", source) if "plugins" in data else []:
         if not plugin.endswith(".py"):
             raise SpecError(f"{source}: plugins must be paths to .py files, got {plugin!r}")
-        load_plugin((path.parent / plugin) if path is not None else Path(plugin), source)
+        plugin_path = (path.parent / plugin) if path is not None else Path(plugin)
+        load_plugin(plugin_path, source)
+        plugin_paths.append(plugin_path)
+    code = code_fingerprint(plugin_paths)
 
     defined = {}
     strategy_tables = data.get("strategy", {})
@@ -245,27 +268,29 @@ def suite_from_data(
     option_tables = data.get("problem", {})
     if not isinstance(option_tables, dict):
         raise SpecError(f"{source}: problem must be a table of [problem.NAME] tables")
-    for name in option_tables:
+    checked_options = {}
+    for name in sorted(set(option_tables) | set(problem_names)):  # every table, run or not
         if name not in PROBLEMS:
             raise SpecError(f"{source}: [problem.{name}]: {_choices_message('problem', name, PROBLEMS)}")
+        table = option_tables.get(name, {})
+        if not isinstance(table, dict):
+            raise SpecError(f"{source}: [problem.{name}] must be a table of options")
+        try:
+            checked_options[name] = get_problem(name).check_options(table)
+        except (ValueError, TypeError) as e:
+            raise SpecError(f"{source}: [problem.{name}]: {e}") from None
 
     runs = []
     for pname in problem_names:
         problem = get_problem(pname)
-        table = option_tables.get(pname, {})
-        if not isinstance(table, dict):
-            raise SpecError(f"{source}: [problem.{pname}] must be a table of options")
-        try:
-            options = problem.check_options(table)
-        except (ValueError, TypeError) as e:
-            raise SpecError(f"{source}: [problem.{pname}]: {e}") from None
+        options = checked_options[pname]
         run_steps = steps_override or problem.steps
         eval_every = min(eval_override or problem.eval_every, run_steps)
         for sname in strategy_names:
             strategy = known_strategies[sname]
             resolved = strategy.resolve(problem.lr)
             for seed in seed_list:
-                runs.append(RunSpec(pname, options, resolved, seed, run_steps, eval_every))
+                runs.append(RunSpec(pname, options, resolved, seed, run_steps, eval_every, device, code))
     run_ids = [r.run_id for r in runs]
     if len(set(run_ids)) != len(run_ids):
         raise SpecError(f"{source}: the suite lists the same run twice (a repeated seed?)")

@@ -20,6 +20,7 @@ import json
 import platform
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -42,12 +43,12 @@ STRATEGY_COLUMNS = ["scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "b
 METRIC_COLUMNS = ["loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "field_norm",
                   "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq"]
 RUN_COLUMNS = (["run_id", "suite", "problem", "strategy", "seed", "status", "reason", "diverged_step", "steps",
-                "grad_evals", "wall_s"] + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options", "spec", "provenance"])
+                "grad_evals", "wall_s", "stack_size"] + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options", "spec", "provenance"])
 RECORD_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"] + METRIC_COLUMNS + ["traj_x", "traj_y"]
 
 _REAL = {"lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "grad_evals", "wall_s", "traj_x", "traj_y",
          *METRIC_COLUMNS}
-_INT = {"seed", "diverged_step", "steps", "d_steps", "step"}
+_INT = {"seed", "diverged_step", "steps", "d_steps", "step", "stack_size"}
 
 
 def _column_type(name: str) -> str:
@@ -103,6 +104,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "command": " ".join(sys.argv),
     }
 
 
@@ -119,7 +121,12 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the folder of the store {self.path}: {e.strerror}") from None
+        if self.path.is_dir():
+            raise StoreError(f"--store {self.path} is a directory; give a file path such as {self.path}/ganopt.sqlite")
         try:
             self.db = sqlite3.connect(self.path, timeout=60)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -191,11 +198,11 @@ class Store:
                 last = records[-1] if records else {}
                 self._replace_run(run, suite, env, finished, status=result.status[i], reason=None,
                                   diverged_step=result.diverged_step[i],
-                                  steps=result.diverged_step[i] or run.steps, final=last)
+                                  steps=result.diverged_step[i] or run.steps, final=last, stack_size=len(runs))
                 self.db.executemany(
                     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})",
                     [tuple(run.run_id if c == "run_id" else r.get(c) for c in RECORD_COLUMNS) for r in records])
-                if result.samples is not None:
+                if result.samples is not None and result.status[i] != "diverged":  # a frozen net's samples mean nothing
                     buffer = io.BytesIO()
                     np.save(buffer, result.samples[i].astype(np.float32))
                     self.db.execute("INSERT INTO samples VALUES (?, ?)", (run.run_id, buffer.getvalue()))
@@ -205,16 +212,17 @@ class Store:
         with self.db:
             for run in runs:
                 self._replace_run(run, suite, env, finished, status=status, reason=reason, diverged_step=None,
-                                  steps=None, final={})
+                                  steps=None, final={}, stack_size=len(runs))
 
-    def _replace_run(self, run: RunSpec, suite: str, env, finished, *, status, reason, diverged_step, steps, final):
+    def _replace_run(self, run: RunSpec, suite: str, env, finished, *, status, reason, diverged_step, steps, final,
+                     stack_size):
         for table in ("runs", "records", "samples"):
             self.db.execute(f"DELETE FROM {table} WHERE run_id=?", (run.run_id,))
         settings = dataclasses.asdict(run.strategy)
         row = {
             "run_id": run.run_id, "suite": suite, "problem": run.problem, "strategy": run.strategy.name,
             "seed": run.seed, "status": status, "reason": reason, "diverged_step": diverged_step, "steps": steps,
-            "grad_evals": final.get("grad_evals"), "wall_s": final.get("wall_s"),
+            "grad_evals": final.get("grad_evals"), "wall_s": final.get("wall_s"), "stack_size": stack_size,
             **{c: final.get(c) for c in METRIC_COLUMNS},
             **{c: settings[c] for c in STRATEGY_COLUMNS},
             "options": json.dumps(run.options, sort_keys=True),

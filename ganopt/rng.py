@@ -18,7 +18,7 @@ _MASK32 = 0xFFFFFFFF
 
 
 class Stream(IntEnum):
-    """Named purposes, so that no two uses of randomness ever share a stream."""
+    """Named purposes: within a run, no two uses of randomness share a stream."""
 
     INIT_G = 1
     INIT_D = 2
@@ -42,11 +42,14 @@ def mix32(x: torch.Tensor) -> torch.Tensor:
 
 
 def stream_keys(seeds: torch.Tensor, stream: int, counter: int) -> torch.Tensor:
-    """One 32-bit key per run for (stream, counter); `seeds` is an int64 tensor [K]."""
+    """One 32-bit key per run for (stream, counter); `seeds` is an int64 tensor [K] of values
+    in [0, 2**32).  Seed, stream and counter are mixed non-linearly, one after the other.  Keys
+    are 32 bits, so, as with any 32-bit seeded generator, some far-apart (seed, stream) pairs
+    share a key; within one run every (stream, counter) has its own key."""
     s = seeds.to(torch.int64) & _MASK32
-    k = mix32(s ^ mix32(torch.full_like(s, int(stream) & _MASK32)))
-    k = mix32(k ^ (int(counter) & _MASK32))
-    return mix32((k + 0x9E3779B9) & _MASK32)
+    k = mix32((mix32(s) + 0x9E3779B9 * (int(stream) + 1)) & _MASK32)
+    k = mix32((k + 0x85EBCA77 * (int(counter) + 1)) & _MASK32)
+    return mix32(k ^ 0x2545F491)
 
 
 def _bits(keys: torch.Tensor, n: int) -> torch.Tensor:
@@ -57,8 +60,9 @@ def _bits(keys: torch.Tensor, n: int) -> torch.Tensor:
 def uniform(keys: torch.Tensor, shape: tuple[int, ...], dtype=torch.float32) -> torch.Tensor:
     """Uniform numbers in the open interval (0, 1), shape [K, *shape]."""
     n = math.prod(shape)
-    # 24 random bits are exact in float32, so the result does not depend on the dtype.
-    u = ((_bits(keys, n) >> 8).to(dtype) + 0.5) * (1.0 / (1 << 24))
+    # (23 random bits + 1/2) / 2**23 is exact in float32 and below 1: the same numbers in
+    # float32 and float64, never 0 or 1.
+    u = ((_bits(keys, n) >> 9).to(dtype) + 0.5) * (1.0 / (1 << 23))
     return u.reshape(keys.shape[0], *shape)
 
 

@@ -69,7 +69,8 @@ class Stack:
 
         s0 = strategies[0]
         dtype = game.theta[0].dtype
-        hypers = {n: hyper(n).to(dtype) for n in BASE_UPDATES[s0.base].hyperparameters}
+        hypers = {n: hyper(n) for n in BASE_UPDATES[s0.base].hyperparameters}  # float64; cast where used
+        hypers = {n: v if n in ("beta1", "beta2", "eps") else v.to(dtype) for n, v in hypers.items()}
         self.game = game
         self.G = Player(game.theta, s0.base, hyper("lr_g").to(dtype), hypers)
         self.D = Player(game.phi, s0.base, hyper("lr_d").to(dtype), hypers)
@@ -95,9 +96,9 @@ class Stack:
         return grad_g, grad_d
 
     def finite_runs(self) -> torch.Tensor:
-        """[K] bool: runs whose parameters are all finite (a sum is finite iff its terms are)."""
-        total = sum(p.detach().flatten(1).sum(1) for p in self.G.params + self.D.params)
-        return torch.isfinite(total)
+        """[K] bool: runs whose parameters are all finite."""
+        finite = [torch.isfinite(p.detach()).flatten(1).all(1) for p in self.G.params + self.D.params]
+        return torch.stack(finite).all(0)
 
     def convergence_metrics(self) -> dict[str, torch.Tensor]:
         grad_norm_g = stacked_norm(self.last["grad_g"])
@@ -148,6 +149,8 @@ def train_stack(
         raise ValueError(f"strategies in one stack must share scheme, base, estimate and d_steps; got {sorted(keys)}")
     if any(s.lr_g is None or s.lr_d is None for s in strategies):
         raise ValueError("strategies must be resolved to concrete learning rates (Strategy.resolve)")
+    if any(not 0 <= seed < 2**32 for seed in seeds):
+        raise ValueError("seeds must lie in [0, 2**32)")
     k = len(seeds)
     started = time.perf_counter()
     device = torch.device(device)
@@ -177,12 +180,12 @@ def train_stack(
         start = time.perf_counter()
         scheme.step()
         finite = stack.finite_runs()
-        newly_bad = alive & ~finite
-        if bool(newly_bad.any()):
-            for i in newly_bad.nonzero().flatten().tolist():
+        if not bool(finite.all()):
+            for i in (alive & ~finite).nonzero().flatten().tolist():
                 diverged_step[i] = step
-            stack.G.freeze(newly_bad)
-            stack.D.freeze(newly_bad)
+            # (re-)freeze every non-finite run: a scheme's stored direction may still carry inf
+            stack.G.freeze(~finite)
+            stack.D.freeze(~finite)
             alive &= finite
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -73,14 +73,18 @@ class Adam(BaseUpdate):
 
     def direction(self, grads):
         self.t += 1
-        b1, b2, eps = self.hyper["beta1"], self.hyper["beta2"], self.hyper["eps"]
-        bias1 = 1 - b1**self.t
-        bias2_sqrt = torch.sqrt(1 - b2**self.t)
+        # Scalars are formed in float64 and cast once, as torch.optim does with Python floats:
+        # 1 - beta2**t in float32 would lose digits.
+        b1, b2, eps = (self.hyper[k].double() for k in ("beta1", "beta2", "eps"))
+        dtype = grads[0].dtype
+        one_minus_b1, b2_, one_minus_b2, eps_ = (x.to(dtype) for x in (1 - b1, b2, 1 - b2, eps))
+        bias1 = (1 - b1**self.t).to(dtype)
+        bias2_sqrt = torch.sqrt(1 - b2**self.t).to(dtype)
         out = []
         for m, v, g in zip(self.exp_avg, self.exp_avg_sq, grads):
-            m.lerp_(g, per_run(1 - b1, m))
-            v.mul_(per_run(b2, v)).addcmul_(g, g * per_run(1 - b2, v))
-            denom = (v.sqrt() / per_run(bias2_sqrt, v)).add_(per_run(eps, v))
+            m.lerp_(g, per_run(one_minus_b1, m))
+            v.mul_(per_run(b2_, v)).addcmul_(g, g * per_run(one_minus_b2, v))
+            denom = (v.sqrt() / per_run(bias2_sqrt, v)).add_(per_run(eps_, v))
             out.append(m / per_run(bias1, m) / denom)
         return out
 

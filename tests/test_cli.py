@@ -140,6 +140,44 @@ def test_bad_suites_exit_2_with_one_clear_line_and_write_nothing(case, tmp_path)
     assert not out.exists() and not (tmp_path / "out.sqlite").exists()
 
 
+def test_other_bad_inputs_exit_2_with_one_line(tmp_path):
+    not_utf8 = tmp_path / "latin1.toml"
+    not_utf8.write_bytes(b'name = "\xff"\n')
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(0)\n")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = [
+        (["--suite", str(not_utf8)], "not UTF-8"),
+        (["--plugin", str(exits), "--problems", "bilinear"], "plugin"),
+        (["--problems", "bilinear", "--out", str(a_file)], "is not a directory"),
+        (["--problems", "bilinear", "--store", str(a_file / "s.sqlite")], "cannot create the folder"),
+        (["--problems", "bilinear", "--store", str(tmp_path)], "is a directory"),
+    ]
+    for args, message in cases:
+        if "--out" not in args:
+            args = [*args, "--out", str(tmp_path / "out")]
+        result = bench("run", *args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_diverged_runs_score_the_worst_value_in_the_summary(tmp_path):
+    suite = tmp_path / "diverge.toml"
+    suite.write_text('problems = ["ring8"]\nstrategies = ["adam", "boom"]\nseeds = 2\nsteps = 10\n'
+                     '[problem.ring8]\ng_hidden = [16]\nd_hidden = [16]\nbatch_size = 32\n'
+                     '[strategy.boom]\nlike = "sgd"\nlr_g = 1e30\nlr_d = 1e30\n')
+    out = tmp_path / "out"
+    result = bench("run", "--suite", str(suite), "--out", str(out))
+    assert result.returncode == 0, result.stderr  # divergence is a result, not a failure
+    summary = pd.read_csv(out / "summary.csv")
+    boom = summary[summary["strategy"] == "boom"]
+    assert (boom["status"] == "diverged").all() and boom["diverged_step"].notna().all()
+    markdown = (out / "summary.md").read_text()
+    boom_row = next(line for line in markdown.splitlines() if line.startswith("| boom"))
+    assert "| 2 | 2 | 0 | 0.0 ± 0.0 | 0.000 ± 0.000 | 2.079 ± 0.000 |" in boom_row, boom_row
+
+
 @pytest.mark.parametrize("args, message", [
     (["--suite", "quik"], "unknown suite 'quik'"),
     (["--problems", "ring8,nope"], "unknown problem 'nope'"),

@@ -59,3 +59,30 @@ def test_a_stack_refuses_strategies_with_different_schemes():
     with pytest.raises(ValueError, match="share scheme"):
         train_stack(problem, problem.check_options({}),
                     [resolved("gd", problem), resolved("extragradient", problem)], [0, 1], 5, 1)
+
+
+@pytest.mark.parametrize("strategy", ["optimistic", "past-extragradient", "extragradient", "momentum"])
+def test_diverged_runs_stay_frozen_and_finite_under_every_scheme(strategy):
+    problem = get_problem("bilinear")
+    exploding = problem.check_options({"coupling": 1e200})  # overflows to inf within a few steps
+    s = resolved(strategy, problem)
+    result = train_stack(problem, exploding, [s, s], [0, 1], 20, 5)
+    assert result.status == ["diverged", "diverged"]
+    assert all(r["step"] < result.diverged_step[0] for r in result.records[0])
+
+
+def test_diverged_runs_parameters_are_zero_and_finite_after_freezing():
+    from ganopt.train import Stack
+    from ganopt.schemes import SCHEMES
+    problem = get_problem("bilinear")
+    game = problem.build(problem.check_options({"coupling": 1e200}), torch.tensor([0, 1]), True, "cpu")
+    s = resolved("optimistic", problem)
+    stack = Stack(game, [s, s], "cpu")
+    scheme = SCHEMES["optimistic"](stack)
+    for _ in range(10):
+        scheme.step()
+        finite = stack.finite_runs()
+        if not finite.all():
+            stack.G.freeze(~finite)
+            stack.D.freeze(~finite)
+    assert stack.finite_runs().all()

@@ -208,3 +208,15 @@ def test_hostile_suites_give_a_clear_error_or_a_valid_suite(data):
         assert message and "\n" not in message and "Traceback" not in message
     else:
         assert suite.runs and all(r.steps >= 1 and r.strategy.lr_g > 0 for r in suite.runs)
+
+
+def test_run_ids_change_with_the_code_and_the_device(tmp_path):
+    plugin_file = tmp_path / "p.py"
+    plugin_file.write_text("from ganopt import Strategy, register_strategy\n"
+                           "register_strategy(Strategy('plugged', base='sgd'))\n")
+    data = {"problems": ["bilinear"], "strategies": ["plugged"], "seeds": 1}
+    first = suite_from_data(data, plugins=[str(plugin_file)]).runs[0].run_id
+    assert suite_from_data(data, plugins=[str(plugin_file)]).runs[0].run_id == first
+    assert suite_from_data(data, plugins=[str(plugin_file)], device="cuda").runs[0].run_id != first
+    plugin_file.write_text(plugin_file.read_text() + "# an edit\n")
+    assert suite_from_data(data, plugins=[str(plugin_file)]).runs[0].run_id != first

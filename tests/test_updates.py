@@ -10,18 +10,19 @@ SHAPES = [(3, 5), (1, 5)]
 LRS = [1e-3, 5e-3, 2e-2, 1e-1]
 
 
-def gradient_sequence(steps=25):
+def gradient_sequence(dtype=torch.float64, steps=25):
     gen = torch.Generator().manual_seed(0)
-    return [[torch.randn(K, *s, generator=gen, dtype=torch.float64) for s in SHAPES] for _ in range(steps)]
+    return [[torch.randn(K, *s, generator=gen, dtype=torch.float64).to(dtype) for s in SHAPES] for _ in range(steps)]
 
 
-def run_stacked(base, hyper):
+def run_stacked(base, hyper, dtype=torch.float64):
     gen = torch.Generator().manual_seed(1)
-    params = [torch.randn(K, *s, generator=gen, dtype=torch.float64) for s in SHAPES]
+    params = [torch.randn(K, *s, generator=gen, dtype=torch.float64).to(dtype) for s in SHAPES]
     start = [p.clone() for p in params]
-    player = Player(params, base, torch.tensor(LRS, dtype=torch.float64),
-                    {k: torch.tensor(v, dtype=torch.float64) for k, v in hyper.items()})
-    for grads in gradient_sequence():
+    # as in Stack: the learning rate in the parameters' dtype, Adam's scalars in float64
+    player = Player(params, base, torch.tensor(LRS, dtype=dtype),
+                    {k: torch.tensor(v, dtype=torch.float64 if base == "adam" else dtype) for k, v in hyper.items()})
+    for grads in gradient_sequence(dtype):
         player.move(player.direction(grads))
     return start, params
 
@@ -29,7 +30,7 @@ def run_stacked(base, hyper):
 def run_torch(start, make_optimizer, run):
     params = [torch.nn.Parameter(p[run].clone()) for p in start]
     opt = make_optimizer(params, run)
-    for grads in gradient_sequence():
+    for grads in gradient_sequence(start[0].dtype):
         for p, g in zip(params, grads):
             p.grad = g[run].clone()
         opt.step()
@@ -46,10 +47,11 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("base", CASES)
-def test_stacked_update_equals_torch_optim_for_every_stack_member(base):
+def test_stacked_update_equals_torch_optim_for_every_stack_member(base, dtype):
     hyper, make_optimizer = CASES[base]
-    start, ours = run_stacked(base, hyper)
+    start, ours = run_stacked(base, hyper, dtype)
     for run in range(K):
         if base == "momentum" and hyper["beta"][run] < 0:
             continue  # torch.optim.SGD refuses negative momentum: see the recurrence test below
