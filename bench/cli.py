@@ -11,10 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
 
+from . import perf
 from .execute import execute_in_process, resolve_device
 from .plan import plan_stacks
 from .report import failure_table, write_report
@@ -51,7 +54,49 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines")
 
     commands.add_parser("list", help="list problems, strategies, schemes and suites")
+
+    perf = commands.add_parser("perf", help="measure stacked training against a plain per-run loop")
+    perf.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    perf.add_argument("--problems", default="ring8", help="comma-separated problems (default ring8)")
+    perf.add_argument("--k", default="1,4,16,64", help="comma-separated stack sizes (default 1,4,16,64)")
+    perf.add_argument("--schemes", default="simultaneous,alternating,extragradient,optimistic")
+    perf.add_argument("--bases", default="adam,sgd", help="comma-separated base updates (adam, sgd)")
+    perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
+    perf.add_argument("--out", type=Path, default=Path("results") / "perf")
     return parser
+
+
+def cmd_perf(args) -> int:
+    device = resolve_device(args.device)
+    problems = [p for p in args.problems.split(",") if p]
+    for name in problems:
+        if name not in PROBLEMS:
+            raise SpecError(f"--problems: unknown problem {name!r}; valid: {', '.join(sorted(PROBLEMS))}")
+    try:
+        ks = [int(k) for k in args.k.split(",") if k]
+    except ValueError:
+        raise SpecError(f"--k must be comma-separated integers, got {args.k!r}") from None
+    if not ks or min(ks) < 1:
+        raise SpecError(f"--k must list stack sizes >= 1, got {args.k!r}")
+    schemes = [s for s in args.schemes.split(",") if s]
+    for scheme in schemes:
+        if scheme not in perf.SCHEME_PRESETS:
+            raise SpecError(f"--schemes: unknown scheme {scheme!r}; valid: {', '.join(perf.SCHEME_PRESETS)}")
+    bases = [b for b in args.bases.split(",") if b]
+    for base in bases:
+        if base not in ("adam", "sgd"):
+            raise SpecError(f"--bases: unknown base update {base!r}; valid: adam, sgd")
+    if not args.seconds > 0:
+        raise SpecError("--seconds must be positive")
+    if args.out.exists() and not args.out.is_dir():
+        raise SpecError(f"--out {args.out} exists and is not a directory")
+    rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
+                         progress=lambda line: print(line, flush=True))
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(args.out / "perf.csv", index=False)
+    perf.plot_perf(rows, args.out / "perf.png")
+    print(f"\nwrote {args.out / 'perf.csv'} and {args.out / 'perf.png'}", file=sys.stderr)
+    return 0
 
 
 def cmd_list() -> int:
@@ -123,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return cmd_list()
+        if args.command == "perf":
+            return cmd_perf(args)
         return cmd_run(args)
     except (SpecError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)

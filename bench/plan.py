@@ -1,5 +1,6 @@
-"""Group run specs into stacks: runs that share a problem (with its options), a scheme, a base
-update, a gradient estimate and a step budget train together as one batched computation."""
+"""Group run specs into stacks: runs that share a problem (with its options), a scheme (with
+its D-steps) and a step budget train together as one batched computation, whatever their base
+update, gradient estimate or hyperparameters."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from .spec import RunSpec
 
-DEFAULT_MAX_STACK = 64  # CPU: larger stacks stop paying; one stack must fit in memory
+DEFAULT_MAX_STACK = 32  # CPU: per-run cost is lowest near K = 16-32 (python -m bench perf)
 
 
 @dataclass
@@ -20,9 +21,8 @@ class StackPlan:
         return self.runs[0].problem
 
     def describe(self) -> str:
-        s = self.runs[0].strategy
         names = ", ".join(dict.fromkeys(r.strategy.name for r in self.runs))
-        return f"{self.problem} · {s.scheme}/{s.base}/{s.estimate} · {names} · {len(self.runs)} runs"
+        return f"{self.problem} · {self.runs[0].strategy.scheme} · {names} · {len(self.runs)} runs"
 
 
 def plan_stacks(runs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK) -> list[StackPlan]:

@@ -64,8 +64,9 @@ class Strategy:
 
     @property
     def stack_key(self) -> tuple:
-        """Runs whose strategies share this key can train in one stack."""
-        return (self.scheme, self.base, self.estimate, self.d_steps)
+        """Runs whose strategies share this key can train in one stack (base update, estimate
+        and hyperparameters may differ per run)."""
+        return (self.scheme, self.d_steps)
 
     def settings(self) -> dict:
         """The fields that define the strategy's behaviour (no name, no description)."""

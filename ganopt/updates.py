@@ -90,3 +90,39 @@ class Adam(BaseUpdate):
 
 
 BASE_UPDATES: dict[str, type[BaseUpdate]] = {cls.name: cls for cls in (SGD, Momentum, Adam)}
+
+
+class MixedUpdate(BaseUpdate):
+    """Different base updates for different runs of one stack: each group of runs keeps its
+    own state, and the directions are gathered and scattered by run index.  This lets every
+    strategy of one scheme share a stack (bigger stacks, fewer of them)."""
+
+    name = "mixed"
+
+    def __init__(self, params, hyper, bases: list[str]):
+        super().__init__(params, hyper)
+        self.groups = []
+        for base in dict.fromkeys(bases):
+            index = torch.tensor([i for i, b in enumerate(bases) if b == base], device=params[0].device)
+            sub_params = [p.detach()[index] for p in params]
+            sub_hyper = {k: v[index] for k, v in hyper.items() if k in BASE_UPDATES[base].hyperparameters}
+            self.groups.append((index, BASE_UPDATES[base](sub_params, sub_hyper)))
+
+    def direction(self, grads):
+        out = [torch.empty_like(g) for g in grads]
+        for index, update in self.groups:
+            for o, d in zip(out, update.direction([g[index] for g in grads])):
+                o[index] = d
+        return out
+
+    def reset(self, runs: torch.Tensor) -> None:
+        for index, update in self.groups:
+            update.reset(runs[index])
+
+
+def make_update(params: list[torch.Tensor], bases: list[str], hyper: dict[str, torch.Tensor]) -> BaseUpdate:
+    """The base update of one player of a stack; `bases` names each run's base update."""
+    if len(set(bases)) == 1:
+        wanted = BASE_UPDATES[bases[0]].hyperparameters
+        return BASE_UPDATES[bases[0]](params, {k: v for k, v in hyper.items() if k in wanted})
+    return MixedUpdate(params, hyper, bases)

@@ -86,3 +86,29 @@ def test_diverged_runs_parameters_are_zero_and_finite_after_freezing():
             stack.G.freeze(~finite)
             stack.D.freeze(~finite)
     assert stack.finite_runs().all()
+
+
+def test_the_hash_streams_used_off_cpu_are_stack_independent_and_standard_normal():
+    from ganopt.rng import _hash_normal, _hash_uniform
+    alone = _hash_normal(stream_keys(torch.tensor([5]), Stream.LATENT, 3), (50_000,))
+    stacked = _hash_normal(stream_keys(torch.tensor([1, 5, 9]), Stream.LATENT, 3), (50_000,))
+    assert torch.equal(alone[0], stacked[1])
+    assert abs(stacked.mean().item()) < 0.01 and abs(stacked.std().item() - 1) < 0.01
+    u = _hash_uniform(stream_keys(torch.arange(4), Stream.DATA, 0), (50_000,))
+    assert 0 < u.min().item() and u.max().item() < 1 and abs(u.mean().item() - 0.5) < 0.01
+    # float32 and float64 hashed uniforms are the same numbers
+    keys = stream_keys(torch.arange(2), Stream.DATA, 1)
+    assert torch.equal(_hash_uniform(keys, (1000,), torch.float64).float(), _hash_uniform(keys, (1000,)))
+
+
+def test_runs_with_different_base_updates_and_estimates_share_a_stack_exactly():
+    problem = get_problem("ring8")
+    opts = problem.check_options(SMALL)
+    names = ["gd", "sgd", "momentum", "adam", "ttur"]
+    strategies = [resolved(n, problem) for n in names]
+    mixed = train_stack(problem, opts, strategies, [4] * len(names), 15, 5)
+    for i, strategy in enumerate(strategies):
+        alone = train_stack(problem, opts, [strategy], [4], 15, 5)
+        for a, b in zip(alone.records[0], mixed.records[i]):
+            for key in ("loss_g", "loss_d", "grad_norm_g", "grad_norm_d"):
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (names[i], a["step"], key)

@@ -62,7 +62,8 @@ class Problem:
     def validate(self, options: dict[str, Any]) -> None:
         pass
 
-    def build(self, options: dict[str, Any], seeds: torch.Tensor, full_batch: bool, device) -> Game:
+    def build(self, options: dict[str, Any], seeds: torch.Tensor, full_batch, device) -> Game:
+        """A game for K = len(seeds) runs; `full_batch` is a bool or a per-run bool tensor [K]."""
         raise NotImplementedError
 
 

@@ -3,8 +3,9 @@
 Geometry presets follow the literature: a ring of 8 modes at angles 2*pi*k/8, k = 0..7, of
 radius 1 and std 0.01, or radius 2 and std 0.02 (Metz et al. 2017, unrolled GANs); a 5x5
 grid with means {-4,-2,0,2,4}^2 and std 0.05 (Srivastava et al. 2017; Lin et al. 2018).
-The data distribution is the mixture itself: `minibatch` draws a fresh batch every gradient
-evaluation; `full` (plain GD) uses one fixed training sample and one fixed latent set.
+The data distribution is the mixture itself: a `minibatch` run draws a fresh batch every
+gradient evaluation; a `full` run (plain GD) uses one fixed training sample and one fixed
+latent set (its draw counter stays 0).  Both kinds can share a stack.
 """
 
 from __future__ import annotations
@@ -38,16 +39,17 @@ def grid_centers(side: int, spacing: float) -> torch.Tensor:
 
 
 class MixtureGame(Game):
-    def __init__(self, centers: torch.Tensor, std: float, opts: dict[str, Any], seeds, full_batch: bool, device):
+    def __init__(self, centers: torch.Tensor, std: float, opts: dict[str, Any], seeds, full_batch, device):
         self.centers = centers.to(device=device, dtype=torch.float32)
         self.std = std
         self.opts = opts
         self.seeds = seeds.to(device)
-        self.full_batch = full_batch
+        self.full_batch = torch.as_tensor(full_batch, dtype=torch.bool).expand(seeds.shape[0]).to(device)
         z, g, d = opts["latent_dim"], tuple(opts["g_hidden"]), tuple(opts["d_hidden"])
         self.theta = [p.requires_grad_() for p in init_mlp((z, *g, 2), seeds, Stream.INIT_G, device)]
         self.phi = [p.requires_grad_() for p in init_mlp((2, *d, 1), seeds, Stream.INIT_D, device)]
         self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._eval_latents: torch.Tensor | None = None
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         return mlp_forward(self.theta, z, self.opts["activation"])
@@ -55,20 +57,22 @@ class MixtureGame(Game):
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
         return mlp_forward(self.phi, x, self.opts["activation"])
 
-    def sample_data(self, draw: int, n: int) -> torch.Tensor:
+    def sample_data(self, draw, n: int) -> torch.Tensor:
+        """n points of the mixture per run; `draw` is an int or a per-run counter tensor [K]."""
         mode = randint(stream_keys(self.seeds, Stream.DATA, 2 * draw), (n,), self.centers.shape[0])
         noise = normal(stream_keys(self.seeds, Stream.DATA, 2 * draw + 1), (n, 2))
         return self.centers[mode] + self.std * noise
 
     def batch(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
-        b = self.opts["batch_size"]
-        if self.full_batch:
+        if bool(self.full_batch.all()):
             if self._fixed is None:
-                self._fixed = self._draw_batch(0, b)
+                self._fixed = self._draw_batch(0)
             return self._fixed
-        return self._draw_batch(draw, b)
+        counters = torch.where(self.full_batch, 0, draw) if bool(self.full_batch.any()) else draw
+        return self._draw_batch(counters)
 
-    def _draw_batch(self, draw: int, b: int):
+    def _draw_batch(self, draw):
+        b = self.opts["batch_size"]
         z = normal(stream_keys(self.seeds, Stream.LATENT, draw), (b, self.opts["latent_dim"]))
         return z, self.sample_data(draw, b)
 
@@ -86,9 +90,11 @@ class MixtureGame(Game):
 
     @torch.no_grad()
     def samples(self) -> torch.Tensor:
-        n = self.opts["eval_samples"]
-        z = normal(stream_keys(self.seeds, Stream.EVAL_LATENT, 0), (n, self.opts["latent_dim"]))
-        return self.generate(z)
+        """G applied to the run's fixed evaluation latents (drawn once, reused every evaluation)."""
+        if self._eval_latents is None:
+            n = self.opts["eval_samples"]
+            self._eval_latents = normal(stream_keys(self.seeds, Stream.EVAL_LATENT, 0), (n, self.opts["latent_dim"]))
+        return self.generate(self._eval_latents)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, torch.Tensor]:

@@ -1,0 +1,231 @@
+"""`python -m bench perf`: how fast stacked training is, measured in one process.
+
+It times (a) the plain per-run PyTorch loop that a user would otherwise write (nn.Sequential
+MLPs, torch.optim, one D step then one G step), (b) ganopt's stacked training at each K for
+each scheme x base update, and (c) this device's fp32 matmul throughput (a 2048^3 matmul).
+FLOPs are counted by torch.utils.flop_counter on one real step (matmuls only), so the
+effective FLOP/s and the fraction of (c) need no hand-derived formula.  Memory per run counts
+parameters, gradients, optimizer state and the activations autograd saves for backward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganopt import get_problem, get_strategy
+from ganopt.schemes import SCHEMES
+from ganopt.train import Stack
+
+# The reference nets of the performance anchors: G 256-128-128-2, D 2-128-128-1, batch 512.
+PERF_OPTIONS = {"latent_dim": 256, "g_hidden": [128, 128], "d_hidden": [128, 128], "batch_size": 512}
+SCHEME_PRESETS = {"simultaneous": "adam", "alternating": "alt-adam", "extragradient": "extra-adam",
+                  "optimistic": "optimistic-adam"}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_per_call(fn, device: torch.device, min_seconds: float, min_calls: int = 3) -> float:
+    """Call `fn` until both bounds are met; return the mean seconds per call."""
+    fn()  # warm-up
+    _sync(device)
+    calls, start = 0, time.perf_counter()
+    while calls < min_calls or time.perf_counter() - start < min_seconds:
+        fn()
+        calls += 1
+    _sync(device)
+    return (time.perf_counter() - start) / calls
+
+
+def matmul_flops_per_second(device: torch.device, n: int = 2048, min_seconds: float = 1.0) -> float:
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    seconds = _time_per_call(lambda: a @ b, device, min_seconds)
+    return 2 * n**3 / seconds
+
+
+def _count_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def _saved_activation_bytes(fn) -> int:
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total
+
+
+def _bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+# -- (a) the plain per-run loop ----------------------------------------------------------------
+
+def plain_loop(options: dict, device: torch.device, min_seconds: float) -> dict:
+    """One run, the way a user writes it: nn.Sequential nets, torch.optim.Adam, D step then G step."""
+    torch.manual_seed(0)
+
+    def mlp(sizes):
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.ReLU())
+        return torch.nn.Sequential(*layers).to(device)
+
+    z_dim, batch = options["latent_dim"], options["batch_size"]
+    G = mlp([z_dim, *options["g_hidden"], 2])
+    D = mlp([2, *options["d_hidden"], 1])
+    opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    softplus = torch.nn.functional.softplus
+    centers = torch.randn(8, 2, device=device)
+
+    def step():
+        real = centers[torch.randint(0, 8, (batch,), device=device)] + 0.01 * torch.randn(batch, 2, device=device)
+        z = torch.randn(batch, z_dim, device=device)
+        fake = G(z)
+        loss_d = softplus(-D(real)).mean() + softplus(D(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        loss_g = softplus(-D(fake)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+    seconds = _time_per_call(step, device, min_seconds)
+    params = list(G.parameters()) + list(D.parameters())
+    memory = 4 * _bytes(params) + _saved_activation_bytes(step)  # params, grads, two Adam moments
+    return {"seconds_per_step_per_run": seconds, "flops_per_step_per_run": _count_flops(step),
+            "memory_bytes_per_run": memory}
+
+
+# -- (b) stacked training ----------------------------------------------------------------------
+
+def stacked(problem_name: str, options: dict, strategy_name: str, k: int, device: torch.device,
+            min_seconds: float) -> dict:
+    problem = get_problem(problem_name)
+    opts = problem.check_options(options)
+    strategy = get_strategy(strategy_name).resolve(problem.lr)
+    strategy = dataclasses.replace(strategy, lr_g=strategy.lr_g * 0.1, lr_d=strategy.lr_d * 0.1)
+    game = problem.build(opts, torch.arange(k, dtype=torch.int64), strategy.estimate == "full", device)
+    stack = Stack(game, [strategy] * k, device)
+    scheme = SCHEMES[strategy.scheme](stack, strategy.d_steps)
+
+    def step():
+        scheme.step()
+        stack.finite_runs()  # part of every training step (divergence detection)
+
+    seconds = _time_per_call(step, device, min_seconds)
+    state = [t for player in (stack.G, stack.D) for t in player.update.state]
+    memory = 2 * _bytes(game.theta + game.phi) + _bytes(state) + _saved_activation_bytes(step)
+    return {"seconds_per_step_per_run": seconds / k, "flops_per_step_per_run": _count_flops(step) / k,
+            "memory_bytes_per_run": memory / k, "grad_evals_per_step": _evals_per_step(stack, scheme)}
+
+
+def _evals_per_step(stack: Stack, scheme) -> float:
+    before = stack.grad_evals
+    scheme.step()
+    return stack.grad_evals - before
+
+
+def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: list[str], bases: list[str],
+             min_seconds: float, progress=print) -> list[dict]:
+    rows = []
+    peak = matmul_flops_per_second(device)
+    progress(f"matmul peak ({device}): {peak / 1e9:.1f} GFLOP/s (2048^3 fp32)")
+    for problem in problems:
+        options = PERF_OPTIONS if get_problem(problem).kind == "mixture" else {}
+        baseline = None
+        if get_problem(problem).kind == "mixture":
+            base = plain_loop(get_problem(problem).check_options(options), device, min_seconds)
+            baseline = base["seconds_per_step_per_run"]
+            rows.append(_row(problem, "plain loop (torch.optim.Adam)", "alternating", "adam", 1, base, peak, baseline))
+            progress(_line(rows[-1]))
+        for scheme in schemes:
+            for base_update in bases:
+                strategy = _strategy_for(scheme, base_update)
+                for k in ks:
+                    result = stacked(problem, options, strategy, k, device, min_seconds)
+                    rows.append(_row(problem, "ganopt stack", scheme, base_update, k, result, peak, baseline))
+                    progress(_line(rows[-1]))
+    return rows
+
+
+def _strategy_for(scheme: str, base: str) -> str:
+    preset = SCHEME_PRESETS[scheme]
+    if base == "adam":
+        return preset
+    return {"simultaneous": "sgd", "alternating": "alt-sgd", "extragradient": "extragradient",
+            "optimistic": "optimistic"}[scheme]
+
+
+def _row(problem, what, scheme, base, k, result, peak, baseline) -> dict:
+    seconds = result["seconds_per_step_per_run"]
+    flops = result["flops_per_step_per_run"]
+    return {
+        "problem": problem, "what": what, "scheme": scheme, "base": base, "k": k,
+        "us_per_step_per_run": seconds * 1e6,
+        "speedup_vs_plain_loop": (baseline / seconds) if baseline else None,
+        "gflops_per_s": flops / seconds / 1e9,
+        "fraction_of_matmul_peak": flops / seconds / peak,
+        "matmul_peak_gflops": peak / 1e9,
+        "mflop_per_step_per_run": flops / 1e6,
+        "grad_evals_per_step": result.get("grad_evals_per_step", 1.0),
+        "memory_mb_per_run": result["memory_bytes_per_run"] / 2**20,
+    }
+
+
+def _line(row: dict) -> str:
+    speed = f"{row['speedup_vs_plain_loop']:6.2f}x" if row["speedup_vs_plain_loop"] else "     - "
+    return (f"{row['problem']:9s} {row['what']:30s} {row['scheme']:14s} {row['base']:5s} K={row['k']:<5d} "
+            f"{row['us_per_step_per_run']:10.1f} us/step/run  {speed}  {row['gflops_per_s']:6.1f} GFLOP/s "
+            f"({row['fraction_of_matmul_peak']:5.1%} of peak)  {row['memory_mb_per_run']:7.2f} MB/run")
+
+
+def plot_perf(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import strategy_colors
+
+    stacked_rows = [r for r in rows if r["what"] == "ganopt stack"]
+    problems = list(dict.fromkeys(r["problem"] for r in stacked_rows))
+    fig, axes = plt.subplots(1, len(problems), figsize=(6.5 * len(problems), 4.5), squeeze=False)
+    labels = [f"{r['scheme']}/{r['base']}" for r in stacked_rows]
+    colors = strategy_colors(labels)
+    for ax, problem in zip(axes[0], problems):
+        for label in dict.fromkeys(labels):
+            pts = [r for r in stacked_rows if r["problem"] == problem and f"{r['scheme']}/{r['base']}" == label]
+            ax.plot([r["k"] for r in pts], [r["us_per_step_per_run"] for r in pts], "o-", label=label, color=colors[label])
+        plain = [r for r in rows if r["problem"] == problem and r["what"] != "ganopt stack"]
+        if plain:
+            ax.axhline(plain[0]["us_per_step_per_run"], color="grey", ls="--", label="plain per-run loop")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("runs per stack K")
+        ax.set_ylabel("µs per step per run")
+        ax.set_title(f"{problem}: cost per run vs stack size")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
