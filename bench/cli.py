@@ -17,6 +17,7 @@ from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
 
+from . import compare as compare_mod
 from . import perf
 from .execute import execute_in_process, resolve_device
 from .plan import plan_stacks
@@ -55,6 +56,18 @@ def make_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list", help="list problems, strategies, schemes and suites")
 
+    report = commands.add_parser("report", help="regenerate tables, plots and the HTML report from stored results")
+    report.add_argument("path", nargs="?", type=Path, default=DEFAULT_STORE,
+                        help=f"a results store (default {DEFAULT_STORE}) or a report folder with summary.csv")
+    report.add_argument("--suite", help="only the runs of this suite (a store holds every suite run into it)")
+    report.add_argument("--out", type=Path, help="output folder (default: results/report, or PATH for a folder)")
+
+    compare = commands.add_parser("compare", help="flag significant regressions of result set B against baseline A")
+    compare.add_argument("baseline", type=Path, help="a results store or a report folder")
+    compare.add_argument("change", type=Path, help="a results store or a report folder")
+    compare.add_argument("--suite", help="only the runs of this suite")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+
     perf = commands.add_parser("perf", help="measure stacked training against a plain per-run loop")
     perf.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     perf.add_argument("--problems", default="ring8", help="comma-separated problems (default ring8)")
@@ -64,6 +77,57 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
     perf.add_argument("--out", type=Path, default=Path("results") / "perf")
     return parser
+
+
+def cmd_report(args) -> int:
+    path: Path = args.path
+    if path.is_dir():
+        runs = compare_mod.load_runs(path)
+        records = pd.read_csv(path / "curves.csv") if (path / "curves.csv").is_file() else pd.DataFrame()
+        records = records.drop(columns=[c for c in ("problem", "strategy", "seed") if c in records.columns])
+        samples: dict = {}
+        out = args.out or path
+    elif path.is_file():
+        with Store(path) as store:
+            runs = store.runs_frame()
+            if args.suite is not None:
+                if args.suite not in set(runs["suite"]):
+                    raise StoreError(f"{path} has no runs of suite {args.suite!r}; it has: {', '.join(sorted(set(runs['suite'])))}")
+                runs = runs[runs["suite"] == args.suite]
+            ids = list(runs["run_id"])
+            records, samples = store.records_frame(ids), store.samples(ids)
+        out = args.out or Path("results") / "report"
+    else:
+        raise StoreError(f"{path} does not exist: give a results store or a report folder")
+    if runs.empty:
+        raise StoreError(f"{path} holds no runs")
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {out} exists and is not a directory")
+    title = f"ganopt suite `{args.suite}`" if args.suite else f"ganopt results from {path}"
+    print(write_report(out, title, runs.reset_index(drop=True), records, samples))
+    print(f"\ntables, plots and report.html in {out}/", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    if not 0 < args.alpha < 1:
+        raise SpecError(f"--alpha must lie in (0, 1), got {args.alpha:g}")
+    baseline = compare_mod.load_runs(args.baseline, args.suite)
+    change = compare_mod.load_runs(args.change, args.suite)
+    table = compare_mod.compare_runs(baseline, change, args.alpha)
+    if table.empty:
+        raise StoreError("the two result sets share no problem x strategy")
+    shown = table.assign(p=table["p"].map(lambda p: "—" if pd.isna(p) else f"{p:.3f}"),
+                         relative=table["relative"].map(lambda r: "—" if pd.isna(r) else f"{r:+.1%}"))
+    print(shown.to_string(index=False))
+    regressions = table[table["regression"]]
+    if regressions.empty:
+        print(f"\nno significant regression (alpha {args.alpha:g})", file=sys.stderr)
+        return 0
+    print(f"\n{len(regressions)} significant regression(s):", file=sys.stderr)
+    for row in regressions.itertuples():
+        print(f"  {row.problem} · {row.strategy} · {row.metric}: {row.baseline:.4g} → {row.change:.4g}", file=sys.stderr)
+    return 1
 
 
 def cmd_perf(args) -> int:
@@ -170,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list()
         if args.command == "perf":
             return cmd_perf(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_run(args)
     except (SpecError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)

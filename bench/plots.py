@@ -13,30 +13,51 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from scipy.stats import gaussian_kde  # noqa: E402
+
 from ganopt import get_problem  # noqa: E402
 
-# Okabe & Ito's colour-blind-safe palette, then matplotlib's tab10 for long lists.
+# Okabe & Ito's colour-blind-safe palette, then matplotlib's tab10 for long lists; line styles
+# and markers vary too, so strategies stay apart in greyscale.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 PALETTE += list(plt.get_cmap("tab10").colors)
+LINESTYLES = ["-", "--", "-.", ":"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 MAX_SEED_COLUMNS = 3
+BUDGET_AXES = [("step", "steps"), ("grad_evals", "gradient evaluations"), ("wall_s", "wall seconds per run")]
 
 
 def strategy_colors(names) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
 
 
-def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples: dict) -> list[Path]:
-    colors = strategy_colors(summary["strategy"])
-    written = []
+def strategy_styles(names) -> dict[str, dict]:
+    """Colour, line style and marker per strategy, the same in every plot of a report."""
+    return {name: {"color": PALETTE[i % len(PALETTE)], "linestyle": LINESTYLES[i % len(LINESTYLES)],
+                   "marker": MARKERS[i % len(MARKERS)], "markevery": 0.2, "markersize": 4}
+            for i, name in enumerate(dict.fromkeys(names))}
+
+
+def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples: dict) -> dict[str, list[Path]]:
+    """Every plot of a report, grouped by problem (and "all problems" for the profile)."""
+    styles = strategy_styles(summary["strategy"])
+    colors = {name: style["color"] for name, style in styles.items()}
+    written: dict[str, list[Path]] = {}
     for problem, runs in summary.groupby("problem", sort=False):
         problem_curves = curves[curves["problem"] == problem]
+        figures = written.setdefault(problem, [])
         if get_problem(problem).kind == "game":
-            written.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, colors))
+            figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, colors))
+            figures.append(plot_budgets(out / f"distance_{problem}.png", problem, problem_curves, styles,
+                                        "dist_to_eq", "distance to equilibrium", log=True))
         else:
-            written.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples))
-            written.append(plot_curve(out / f"coverage_{problem}.png", problem, problem_curves, colors,
-                                      "grad_evals", "modes_covered", "gradient evaluations", "modes covered"))
-        written.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, colors))
+            figures.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples))
+            figures.append(plot_budgets(out / f"coverage_{problem}.png", problem, problem_curves, styles,
+                                        "modes_covered", "modes covered"))
+        figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, colors))
+    profile = plot_performance_profile(out / "performance_profile.png", summary, curves, styles)
+    if profile is not None:
+        written["all problems"] = [profile]
     return written
 
 
@@ -60,6 +81,7 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
             if not row.empty and row["run_id"].iloc[0] in samples:
                 xy = samples[row["run_id"].iloc[0]]
                 ax.scatter(xy[:, 0], xy[:, 1], s=1, alpha=0.3, color="#0072B2", rasterized=True)
+                _density_contours(ax, xy, span)
                 status = row["status"].iloc[0]
                 label = f"{row['modes_covered'].iloc[0]:.0f}/{row['modes_total'].iloc[0]:.0f} modes"
                 outside = float(np.mean(np.abs(xy).max(axis=1) > span))
@@ -83,29 +105,89 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
     return path
 
 
-def plot_curve(path: Path, problem: str, curves: pd.DataFrame, colors: dict, x: str, y: str,
-               xlabel: str, ylabel: str) -> Path:
-    """Mean over seeds per strategy, with a band from the lowest to the highest seed.  The
-    curve stops where a seed diverged (no survivors-only means); the legend counts them."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for strategy, group in curves.groupby("strategy", sort=False):
-        n_runs = group["run_id"].nunique()
-        stats = group.groupby("step").agg(x=(x, "mean"), mean=(y, "mean"), low=(y, "min"), high=(y, "max"),
-                                          n=(y, "size"))
-        stats = stats[stats["n"] == n_runs]
-        lost = n_runs - (group.groupby("run_id")["step"].max() == group["step"].max()).sum()
-        label = strategy + (f" ({lost} of {n_runs} diverged)" if lost else "")
-        ax.plot(stats["x"], stats["mean"], label=label, color=colors[strategy])
-        ax.fill_between(stats["x"], stats["low"], stats["high"], color=colors[strategy], alpha=0.15)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{problem}: {ylabel} (mean over seeds, band: min–max)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+def plot_budgets(path: Path, problem: str, curves: pd.DataFrame, styles: dict, y: str, ylabel: str,
+                 log: bool = False) -> Path:
+    """`y` against steps, gradient evaluations and wall seconds: mean over seeds per strategy,
+    band from the lowest to the highest seed.  A curve stops where a seed diverged (no
+    survivors-only means); the legend counts them."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, (x, xlabel) in zip(axes, BUDGET_AXES):
+        for strategy, group in curves.groupby("strategy", sort=False):
+            n_runs = group["run_id"].nunique()
+            stats = group.groupby("step").agg(x=(x, "mean"), mean=(y, "mean"), low=(y, "min"), high=(y, "max"),
+                                              n=(y, "size"))
+            stats = stats[stats["n"] == n_runs]
+            lost = n_runs - (group.groupby("run_id")["step"].max() == group["step"].max()).sum()
+            label = strategy + (f" ({lost} of {n_runs} diverged)" if lost else "")
+            ax.plot(stats["x"], stats["mean"], label=label, **styles[strategy])
+            ax.fill_between(stats["x"], stats["low"], stats["high"], color=styles[strategy]["color"], alpha=0.12)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{problem}: {ylabel} vs budget (mean over seeds, band: min–max)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataFrame, styles: dict) -> Path | None:
+    """Dolan & Moré performance profile over problems: cost = median gradient evaluations to
+    reach the problem's target over seeds (failed when fewer than half the seeds reach it)."""
+    from .report import protocol_for
+    from .stats import performance_profile, time_to_target
+
+    costs = {}
+    for problem, runs in summary.groupby("problem", sort=False):
+        problem_curves = curves[curves["problem"] == problem]
+        if problem_curves.empty:
+            continue
+        hits = time_to_target(problem_curves, problem_curves.eval(protocol_for(problem).target))
+        per_strategy = {}
+        for strategy, group in runs.groupby("strategy", sort=False):
+            values = hits.reindex(group["run_id"]).fillna(np.inf).to_numpy()
+            per_strategy[strategy] = float(np.median(values)) if values.size else np.inf
+        costs[problem] = per_strategy
+    if not costs:
+        return None
+    table = pd.DataFrame(costs).T
+    finite = table.to_numpy()[np.isfinite(table.to_numpy())]
+    top = max(2.0, float((finite / finite.min()).max()) * 1.5) if finite.size and finite.min() > 0 else 4.0
+    taus = np.geomspace(1, top, 200)
+    profile = performance_profile(table, taus)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for strategy in profile.columns:
+        ax.step(profile.index, profile[strategy], where="post", label=strategy, **styles[strategy])
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("τ (within a factor τ of the best strategy's evaluations to target)")
+    ax.set_ylabel("fraction of problems")
+    ax.set_title(f"performance profile over {len(table)} problem(s)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _density_contours(ax, xy: np.ndarray, span: float) -> None:
+    """Kernel density contours of the samples (skipped when they are degenerate, e.g. collapsed)."""
+    inside = xy[np.all(np.abs(xy) < span, axis=1)]
+    if len(inside) < 10:
+        return
+    try:
+        kde = gaussian_kde(inside.T)
+    except (np.linalg.LinAlgError, ValueError):
+        return
+    grid = np.linspace(-span, span, 80)
+    gx, gy = np.meshgrid(grid, grid)
+    density = kde(np.vstack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+    if np.isfinite(density).all() and density.max() > 0:
+        ax.contour(gx, gy, density, levels=4, colors="#000000", linewidths=0.4, alpha=0.6)
 
 
 def plot_losses(path: Path, problem: str, curves: pd.DataFrame, colors: dict) -> Path:

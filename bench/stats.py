@@ -1,0 +1,80 @@
+"""Statistics for fair comparisons: intervals over seeds, pairwise tests, budgets,
+time-to-target and performance profiles.  Every test of this module checks against scipy or
+a hand computation on known data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+# Higher is better for these metrics; lower for the others (kl_modes, dist_to_eq, costs).
+HIGHER_IS_BETTER = {"modes_covered", "hq_fraction"}
+
+
+def mean_and_se(values) -> tuple[float, float]:
+    """Mean and standard error (sample std / sqrt(n)); se is NaN for fewer than 2 values."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size < 2:
+        return float(x.mean()), math.nan
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+
+
+def bootstrap_ci(values, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (scipy.stats.bootstrap); NaN below 2 values,
+    the value itself when every value is equal."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size < 2 or np.isinf(x).any():
+        return math.nan, math.nan
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    result = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=resamples,
+                             method="percentile", rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def mann_whitney_p(a, b, alternative: str = "two-sided") -> float:
+    """p-value of the Mann-Whitney U test between two samples; 1.0 when they are identical
+    constants (no evidence of a difference), NaN when a side is empty."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0 or b.size == 0:
+        return math.nan
+    if np.all(a == a[0]) and np.all(b == a[0]):
+        return 1.0
+    return float(stats.mannwhitneyu(a, b, alternative=alternative).pvalue)
+
+
+def value_at_budget(curves: pd.DataFrame, column: str, x: str, budget: float) -> pd.Series:
+    """Per run: `column` at the last evaluation with `x` (steps, grad_evals or wall_s) <= budget."""
+    within = curves[curves[x] <= budget + 1e-9]
+    last = within.sort_values(x).groupby("run_id").tail(1)
+    return last.set_index("run_id")[column]
+
+
+def time_to_target(curves: pd.DataFrame, reached: pd.Series, x: str = "grad_evals") -> pd.Series:
+    """Per run: the first `x` at which the boolean Series `reached` (aligned with curves) holds;
+    inf for a run that never reaches it (counted, not dropped)."""
+    hits = curves[reached.to_numpy()].groupby("run_id")[x].min()
+    return hits.reindex(curves["run_id"].unique()).fillna(math.inf)
+
+
+def performance_profile(costs: pd.DataFrame, taus) -> pd.DataFrame:
+    """Dolan & Moré (2002): `costs` has one row per problem and one column per strategy (lower
+    is better, inf = failed).  Returns rho_s(tau), the fraction of problems on which a strategy's
+    cost is within a factor tau of the best strategy's, for each tau (rows) and strategy."""
+    values = costs.to_numpy(dtype=float)
+    best = values.min(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(values == best, 1.0, values / best)
+    ratios[~np.isfinite(best[:, 0])] = np.inf  # a problem no strategy solves: failed for all
+    ratios = pd.DataFrame(np.nan_to_num(ratios, nan=np.inf), index=costs.index, columns=costs.columns)
+    profile = {s: [(ratios[s] <= tau).mean() for tau in taus] for s in costs.columns}
+    return pd.DataFrame(profile, index=pd.Index(list(taus), name="tau"))
