@@ -24,6 +24,7 @@ from .plan import plan_stacks
 from .report import failure_table, write_report
 from .spec import SpecError, available_suites, build_suite, find_suite, read_suite_file
 from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
+from .tuning import select_best
 
 DEFAULT_SUITE = "quick"
 
@@ -190,41 +191,56 @@ def cmd_run(args) -> int:
     out = args.out or Path("results") / suite.name
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out {out} exists and is not a directory")
-    run_ids = [r.run_id for r in suite.runs]
 
     with Store(args.store) as store:
-        finished = {} if args.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
-        pending = [r for r in suite.runs if r.run_id not in finished]
-        stacks = plan_stacks(pending)
-        if finished:
-            print(f"{len(finished)} of {len(run_ids)} runs are already in {args.store}: skipping them "
-                  "(--force reruns them)", file=sys.stderr)
-        print(f"suite {suite.name}: {len(pending)} runs in {len(stacks)} stacks on {device} "
-              f"→ {args.store}, report in {out}/", file=sys.stderr)
         env = environment(device)
         start = time.perf_counter()
         try:
-            execute_in_process(
-                stacks, device,
-                on_result=lambda stack, result: store.save_stack(suite.name, stack.runs, result, env),
-                on_failure=lambda stack, status, reason: store.save_failure(suite.name, stack.runs, status, reason, env),
-                time_limit_s=args.timeout, show_progress=not args.quiet)
+            trained = train_pending(store, suite.name, suite.runs, device, env, args, "tuning trials" if suite.tuning else "")
+            all_runs = list(suite.runs)
+            if suite.tuning is not None:
+                best = select_best(store.runs_frame([r.run_id for r in suite.runs]))
+                eval_runs = suite.eval_runs(best)
+                trained += train_pending(store, suite.name, eval_runs, device, env, args, "best settings on fresh seeds")
+                all_runs += eval_runs
         except KeyboardInterrupt:
-            done = sum(v in FINISHED for v in store.statuses(run_ids).values())
-            print(f"\ninterrupted: {done} of {len(run_ids)} runs are in {args.store}; "
+            ids = [r.run_id for r in suite.runs]
+            done = sum(v in FINISHED for v in store.statuses(ids).values())
+            print(f"\ninterrupted: {done} of {len(ids)} runs of this phase are in {args.store}; "
                   "rerun the same command to resume", file=sys.stderr)
             return 130
         elapsed = time.perf_counter() - start
+        run_ids = [r.run_id for r in all_runs]
         runs = store.runs_frame(run_ids)
         table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
                              store.samples(run_ids))
     print(table)
     failures = failure_table(runs)
-    print(f"\n{len(pending)} runs trained in {elapsed:.1f}s; tables and plots in {out}/", file=sys.stderr)
+    print(f"\n{trained} runs trained in {elapsed:.1f}s; tables, plots and report.html in {out}/", file=sys.stderr)
     if failures:
         print("\n" + failures, file=sys.stderr)
         return 1
     return 0
+
+
+def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, args, what: str = "") -> int:
+    """Train the runs the store does not have yet (all with --force); return how many."""
+    run_ids = [r.run_id for r in runs]
+    finished = {} if args.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
+    pending = [r for r in runs if r.run_id not in finished]
+    stacks = plan_stacks(pending)
+    label = f" ({what})" if what else ""
+    if finished:
+        print(f"{len(finished)} of {len(run_ids)} runs{label} are already in {args.store}: skipping them "
+              "(--force reruns them)", file=sys.stderr)
+    print(f"suite {suite_name}{label}: {len(pending)} runs in {len(stacks)} stacks on {device} → {args.store}",
+          file=sys.stderr)
+    execute_in_process(
+        stacks, device,
+        on_result=lambda stack, result: store.save_stack(suite_name, stack.runs, result, env),
+        on_failure=lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env),
+        time_limit_s=args.timeout, show_progress=not args.quiet)
+    return len(pending)
 
 
 def main(argv: list[str] | None = None) -> int:

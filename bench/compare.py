@@ -14,7 +14,9 @@ from .store import Store, StoreError
 
 # metric, higher is better, smallest relative change that counts: wall time on a 2-core
 # machine varied by up to 79% between quiet repeats (benchmarks/README.md), so only a 2x
-# slowdown counts
+# slowdown counts, and only when it costs at least WALL_MIN_SECONDS per run (the wall time of
+# very short runs is mostly start-up noise)
+WALL_MIN_SECONDS = 0.5
 CHECKS = [("modes_covered", True, 0.0), ("hq_fraction", True, 0.0), ("kl_modes", False, 0.0),
           ("dist_to_eq", False, 0.0), ("grad_evals", False, 0.0), ("wall_s", False, 1.0)]
 
@@ -70,6 +72,8 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, alpha: float = 0.
             worse = mean_b < mean_a if higher else mean_b > mean_a
             relative = (mean_b - mean_a) / abs(mean_a) if mean_a not in (0, math.inf, -math.inf) else math.nan
             big_enough = min_change == 0 or (not math.isnan(relative) and abs(relative) > min_change)
+            if metric == "wall_s":
+                big_enough = big_enough and mean_b - mean_a > WALL_MIN_SECONDS
             rows.append({"problem": problem, "strategy": strategy, "metric": metric, "baseline": mean_a,
                          "change": mean_b, "relative": relative, "p": p,
                          "regression": bool(worse and not math.isnan(p) and p <= alpha and big_enough)})

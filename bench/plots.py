@@ -134,6 +134,34 @@ def plot_budgets(path: Path, problem: str, curves: pd.DataFrame, styles: dict, y
     return path
 
 
+def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame) -> Path:
+    """The primary metric at the end of each tuning trial against its generator learning rate
+    (mean over the tuning seeds; a diverged or failed trial scores the worst value)."""
+    from .report import protocol_for, worst_if_diverged
+
+    protocol = protocol_for(problem)
+    scored = worst_if_diverged(trials)
+    worst = 0.0 if protocol.higher_is_better else np.inf
+    scored.loc[~scored["status"].isin(["done", "diverged"]), protocol.primary] = worst
+    styles = strategy_styles(scored["strategy"])
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for strategy, group in scored.groupby("strategy", sort=False):
+        means = group.groupby("lr_g")[protocol.primary].mean().sort_index()
+        ax.plot(means.index, means.to_numpy(), label=strategy, **{**styles[strategy], "markevery": 1})
+    ax.set_xscale("log")
+    if not protocol.higher_is_better:
+        ax.set_yscale("log")
+    ax.set_xlabel("generator learning rate lr_G (lr_D follows the strategy's ratio)")
+    ax.set_ylabel(protocol.label)
+    ax.set_title(f"{problem}: sensitivity to the learning rate (tuning trials)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataFrame, styles: dict) -> Path | None:
     """Dolan & Moré performance profile over problems: cost = median gradient evaluations to
     reach the problem's target over seeds (failed when fewer than half the seeds reach it)."""

@@ -148,6 +148,9 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
         n_hit = int(np.isfinite(hits).sum())
         row["reached target"] = f"{n_hit}/{len(ok)}" + (f", median {np.median(hits[np.isfinite(hits)]):.0f} evals"
                                                        if n_hit else "")
+        settings = group[["lr_g", "lr_d"]].drop_duplicates()
+        row["lr_G / lr_D"] = (f"{settings['lr_g'].iloc[0]:.2g} / {settings['lr_d'].iloc[0]:.2g}"
+                              if len(settings) == 1 else "varies")
         row["grad evals"] = fmt_mean_se(ok["grad_evals"], 0)
         row["wall s / run"] = fmt_mean_se(ok["wall_s"], 2)
         rows.append(row)
@@ -171,8 +174,12 @@ NOTES = [
 ]
 
 
-def to_markdown(tables: dict[str, pd.DataFrame], title: str) -> str:
-    lines = [f"# {title}", "", *[f"- {n}" for n in NOTES], ""]
+TUNING_NOTE = ("Tuned: each strategy had the same number of learning-rate trials; the table reports its best "
+               "trial (chosen on the tuning seeds) on fresh seeds; `sensitivity_PROBLEM.png` shows every trial.")
+
+
+def to_markdown(tables: dict[str, pd.DataFrame], title: str, notes: list[str] = NOTES) -> str:
+    lines = [f"# {title}", "", *[f"- {n}" for n in notes], ""]
     for problem, table in tables.items():
         lines += [f"## {problem}", "", markdown_table(table), ""]
     return "\n".join(lines)
@@ -208,10 +215,18 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     runs.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]).to_csv(out / "summary.csv", index=False)
     curves = curves_with_ids(runs, records)
     curves.to_csv(out / "curves.csv", index=False)
-    tables = summary_tables(runs, curves)
-    (out / "summary.md").write_text(to_markdown(tables, title) + "\n")
-    figures = plots.write_plots(out, runs, curves, samples)
-    html.write_html(out / "report.html", title, NOTES, tables, figures, provenance)
+    # With tuning, the headline compares each strategy's best setting on fresh seeds; the
+    # tuning trials feed the sensitivity curves.
+    tuned = runs["phase"] == "tune" if "phase" in runs.columns else pd.Series(False, index=runs.index)
+    main = runs[~tuned]
+    main_curves = curves[curves["run_id"].isin(main["run_id"])]
+    tables = summary_tables(main, main_curves)
+    notes = NOTES + ([TUNING_NOTE] if tuned.any() else [])
+    (out / "summary.md").write_text(to_markdown(tables, title, notes) + "\n")
+    figures = plots.write_plots(out, main, main_curves, samples)
+    for problem, trials in runs[tuned].groupby("problem", sort=False):
+        figures.setdefault(problem, []).append(plots.plot_sensitivity(out / f"sensitivity_{problem}.png", problem, trials))
+    html.write_html(out / "report.html", title, notes, tables, figures, provenance)
     return to_terminal(tables)
 
 

@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import runpy
 import tomllib
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ from ganopt.strategies import STRATEGIES
 
 SUITES_DIR = Path(__file__).parent / "suites"
 SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "plugins",
-              "problem", "strategy")
+              "problem", "strategy", "tuning")
+TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name != "name") + ("like",)
 
 
@@ -71,6 +73,8 @@ class RunSpec:
     eval_every: int
     device: str = "cpu"  # the device type: results differ in rounding between devices
     code: str = ""  # code_fingerprint()
+    phase: str = ""  # "" (a plain run), "tune" (a tuning trial) or "eval" (best setting, fresh seed)
+    trial: int | None = None  # the tuning trial whose setting this run uses
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
@@ -78,7 +82,7 @@ class RunSpec:
             "problem": self.problem, "options": self.options, "strategy": self.strategy.name,
             "settings": self.strategy.settings(), "seed": self.seed, "steps": self.steps,
             "eval_every": self.eval_every, "device": self.device, "version": ganopt.__version__,
-            "code": self.code,
+            "code": self.code, "phase": self.phase, "trial": self.trial,
         }
 
     @property
@@ -88,12 +92,73 @@ class RunSpec:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """Equal-budget learning-rate tuning (Lucic et al. 2018: unequal tuning budgets explain much
+    of what is claimed for GAN variants).  Every strategy gets the same `trials` settings: the
+    learning rate is the problem's default times a multiplier from a Halton sequence over
+    `lr_range` (log scale); a strategy with lr_ratio != 1 (TTUR) also draws lr_D / lr_G from
+    `ratio_range`.  The best trial is chosen on `tune_seeds`, then reported on the suite's seeds."""
+
+    trials: int
+    lr_range: tuple[float, float]
+    ratio_range: tuple[float, float]
+    tune_seeds: tuple[int, ...]
+
+    def setting(self, strategy: Strategy, trial: int) -> Strategy:
+        low, high = self.lr_range
+        lr_g = strategy.lr_g * low * (high / low) ** _halton(trial + 1, 2)
+        if strategy.lr_ratio != 1.0:
+            r_low, r_high = self.ratio_range
+            ratio = r_low * (r_high / r_low) ** _halton(trial + 1, 3)
+        else:
+            ratio = strategy.lr_d / strategy.lr_g
+        return dataclasses.replace(strategy, lr_g=lr_g, lr_d=lr_g * ratio)
+
+
+def _halton(index: int, base: int) -> float:
+    """The van der Corput radical inverse: an evenly spread sequence in (0, 1)."""
+    result, f = 0.0, 1.0
+    while index > 0:
+        f /= base
+        result += f * (index % base)
+        index //= base
+    return result
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One problem x strategy of a suite, resolved: what a run needs but its seed."""
+
+    problem: str
+    options: dict[str, Any]
+    strategy: Strategy
+    steps: int
+    eval_every: int
+    device: str
+    code: str
+
+    def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
+        return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
+                       self.device, self.code, phase, trial)
+
+
 @dataclass
 class Suite:
     name: str
     source: str  # file path or "flags", for error messages and provenance
     description: str
-    runs: list[RunSpec]
+    runs: list[RunSpec]  # with tuning: the tuning trials; the evaluation runs come from eval_runs()
+    grid: list[GridCell] = dataclasses.field(default_factory=list)
+    seeds: list[int] = dataclasses.field(default_factory=list)
+    tuning: Tuning | None = None
+
+    def eval_runs(self, best_trial: dict[tuple[str, str], int]) -> list[RunSpec]:
+        """With tuning: each strategy's best trial, run on the suite's (fresh) seeds."""
+        assert self.tuning is not None
+        return [cell.run(seed, "eval", best_trial[(cell.problem, cell.strategy.name)],
+                         self.tuning.setting(cell.strategy, best_trial[(cell.problem, cell.strategy.name)]))
+                for cell in self.grid for seed in self.seeds]
 
 
 def _choices_message(kind: str, name: str, valid) -> str:
@@ -280,7 +345,9 @@ def suite_from_data(
         except (ValueError, TypeError) as e:
             raise SpecError(f"{source}: [problem.{name}]: {e}") from None
 
-    runs = []
+    tuning = _tuning(data["tuning"], source, seed_list) if "tuning" in data else None
+
+    runs, grid = [], []
     for pname in problem_names:
         problem = get_problem(pname)
         options = checked_options[pname]
@@ -288,9 +355,13 @@ def suite_from_data(
         eval_every = min(eval_override or problem.eval_every, run_steps)
         for sname in strategy_names:
             strategy = known_strategies[sname]
-            resolved = strategy.resolve(problem.lr)
-            for seed in seed_list:
-                runs.append(RunSpec(pname, options, resolved, seed, run_steps, eval_every, device, code))
+            cell = GridCell(pname, options, strategy.resolve(problem.lr), run_steps, eval_every, device, code)
+            grid.append(cell)
+            if tuning is None:
+                runs += [cell.run(seed) for seed in seed_list]
+            else:
+                runs += [cell.run(seed, "tune", t, tuning.setting(cell.strategy, t))
+                         for t in range(tuning.trials) for seed in tuning.tune_seeds]
     run_ids = [r.run_id for r in runs]
     if len(set(run_ids)) != len(run_ids):
         raise SpecError(f"{source}: the suite lists the same run twice (a repeated seed?)")
@@ -299,7 +370,38 @@ def suite_from_data(
         raise SpecError(f"{source}: name must be a non-empty string usable as a folder name, got {name!r}")
     if not isinstance(data.get("description", ""), str):
         raise SpecError(f"{source}: description must be a string")
-    return Suite(name=name, source=source, description=str(data.get("description", "")), runs=runs)
+    return Suite(name=name, source=source, description=str(data.get("description", "")), runs=runs, grid=grid,
+                 seeds=seed_list, tuning=tuning)
+
+
+def _tuning(table: Any, source: str, eval_seeds: list[int]) -> Tuning:
+    where = f"{source}: [tuning]"
+    if not isinstance(table, dict):
+        raise SpecError(f"{where} must be a table")
+    unknown = sorted(set(table) - set(TUNING_KEYS))
+    if unknown:
+        raise SpecError(f"{where}: {_choices_message('key', unknown[0], TUNING_KEYS)}")
+    trials = _int(table.get("trials", 4), "[tuning] trials", source, maximum=1000)
+
+    def positive_range(key, default):
+        value = table.get(key, default)
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                           for v in value) or value[0] > value[1]):
+            raise SpecError(f"{where}: {key} must be [low, high] with 0 < low <= high, got {value!r}")
+        return (float(value[0]), float(value[1]))
+
+    lr_range = positive_range("lr_range", [0.1, 10.0])
+    ratio_range = positive_range("ratio_range", [1.0, 10.0])
+    tune_seeds = table.get("tune_seeds", [1000, 1001])
+    if not isinstance(tune_seeds, list) or not tune_seeds:
+        raise SpecError(f"{where}: tune_seeds must be a non-empty list of seeds")
+    tune_seeds = [_int(s, "[tuning] tune_seeds[]", source, minimum=0, maximum=2**31 - 1) for s in tune_seeds]
+    shared = sorted(set(tune_seeds) & set(eval_seeds))
+    if shared:
+        raise SpecError(f"{where}: tune_seeds and seeds must differ (the best setting is reported on fresh "
+                        f"seeds); both have {shared[0]}")
+    return Tuning(trials, lr_range, ratio_range, tuple(dict.fromkeys(tune_seeds)))
 
 
 __all__ = ["RunSpec", "SpecError", "Suite", "available_suites", "build_suite", "find_suite", "get_strategy"]

@@ -42,13 +42,13 @@ FINISHED = ("done", "diverged")  # a rerun skips these; error and timeout runs r
 STRATEGY_COLUMNS = ["scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "d_steps"]
 METRIC_COLUMNS = ["loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "field_norm",
                   "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq"]
-RUN_COLUMNS = (["run_id", "suite", "problem", "strategy", "seed", "status", "reason", "diverged_step", "steps",
-                "grad_evals", "wall_s", "stack_size"] + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options", "spec", "provenance"])
+RUN_COLUMNS = (["run_id", "suite", "phase", "trial", "problem", "strategy", "seed", "status", "reason",
+                "diverged_step", "steps", "grad_evals", "wall_s", "stack_size"] + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options", "spec", "provenance"])
 RECORD_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"] + METRIC_COLUMNS + ["traj_x", "traj_y"]
 
 _REAL = {"lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "grad_evals", "wall_s", "traj_x", "traj_y",
          *METRIC_COLUMNS}
-_INT = {"seed", "diverged_step", "steps", "d_steps", "step", "stack_size"}
+_INT = {"seed", "diverged_step", "steps", "d_steps", "step", "stack_size", "trial"}
 
 
 def _column_type(name: str) -> str:
@@ -220,7 +220,8 @@ class Store:
             self.db.execute(f"DELETE FROM {table} WHERE run_id=?", (run.run_id,))
         settings = dataclasses.asdict(run.strategy)
         row = {
-            "run_id": run.run_id, "suite": suite, "problem": run.problem, "strategy": run.strategy.name,
+            "run_id": run.run_id, "suite": suite, "phase": run.phase, "trial": run.trial,
+            "problem": run.problem, "strategy": run.strategy.name,
             "seed": run.seed, "status": status, "reason": reason, "diverged_step": diverged_step, "steps": steps,
             "grad_evals": final.get("grad_evals"), "wall_s": final.get("wall_s"), "stack_size": stack_size,
             **{c: final.get(c) for c in METRIC_COLUMNS},

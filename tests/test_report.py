@@ -87,3 +87,36 @@ def test_compare_is_quiet_on_the_same_code_and_flags_a_planted_regression(result
     assert flagged.returncode == 1
     assert "ring8 · adam · hq_fraction" in flagged.stderr
     assert "1 significant regression" in flagged.stderr
+
+
+def test_tuning_gives_every_strategy_the_same_trials_and_reports_the_best_on_fresh_seeds(tmp_path):
+    suite = tmp_path / "tune.toml"
+    suite.write_text('name = "tune"\nproblems = ["bilinear"]\nstrategies = ["gd", "extragradient", "ttur"]\n'
+                     'seeds = 2\nsteps = 40\neval_every = 10\n'
+                     '[tuning]\ntrials = 3\nlr_range = [0.5, 2.0]\ntune_seeds = [100, 101]\n')
+    store, out = tmp_path / "s.sqlite", tmp_path / "out"
+    result = bench("run", "--suite", str(suite), "--store", str(store), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    import sqlite3
+    with sqlite3.connect(store) as con:
+        trials = con.execute("SELECT strategy, COUNT(DISTINCT trial), COUNT(*) FROM runs WHERE phase='tune' "
+                             "GROUP BY strategy").fetchall()
+        evals = con.execute("SELECT strategy, seed, trial, lr_g FROM runs WHERE phase='eval'").fetchall()
+        tune_rows = con.execute("SELECT strategy, trial, AVG(dist_to_eq), lr_g FROM runs WHERE phase='tune' "
+                                "GROUP BY strategy, trial").fetchall()
+    assert sorted(trials) == [("extragradient", 3, 6), ("gd", 3, 6), ("ttur", 3, 6)]
+    assert {seed for _, seed, _, _ in evals} == {0, 1}
+    # on the bilinear game a larger step helps extragradient: its best trial has the largest lr
+    eg = {trial: (dist, lr) for s, trial, dist, lr in tune_rows if s == "extragradient"}
+    best_trial = min(eg, key=lambda t: eg[t][0])
+    assert {t for s, _, t, _ in evals if s == "extragradient"} == {best_trial}
+    assert eg[best_trial][1] == max(lr for _, lr in eg.values())
+    assert (out / "sensitivity_bilinear.png").stat().st_size > 0
+    assert "Tuned:" in (out / "summary.md").read_text()
+
+
+def test_tuning_seeds_must_differ_from_the_reported_seeds(tmp_path):
+    suite = tmp_path / "bad.toml"
+    suite.write_text('problems = ["bilinear"]\nstrategies = ["gd"]\nseeds = [0, 1]\n[tuning]\ntune_seeds = [1, 5]\n')
+    result = bench("run", "--suite", str(suite), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 2 and "tune_seeds and seeds must differ" in result.stderr

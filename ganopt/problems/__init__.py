@@ -30,6 +30,15 @@ register_problem(MixtureProblem(
     "grid25", "25 Gaussians on a 5x5 grid, means {-4,-2,0,2,4}^2 (presets s2: std 0.05; s2-wide: std 0.1)",
     GRID_PRESETS, 25, steps=1500, eval_every=150,
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
+# The second geometry preset of each mixture under its own name, so one suite can hold both.
+register_problem(MixtureProblem(
+    "ring8-r2", "ring8 with preset r2: radius 2, std 0.02 (Metz et al. 2017)",
+    RING_PRESETS, 8, preset="r2", steps=1500, eval_every=150,
+    lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
+register_problem(MixtureProblem(
+    "grid25-wide", "grid25 with preset s2-wide: std 0.1",
+    GRID_PRESETS, 25, preset="s2-wide", steps=1500, eval_every=150,
+    lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 register_problem(BilinearProblem(
     name="bilinear", kind="game", description="min_x max_y x^T A y, A = coupling * I; equilibrium at the origin",
     steps=300, eval_every=5, lr={"sgd": 0.1, "momentum": 0.1, "adam": 0.01},

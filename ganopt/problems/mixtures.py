@@ -102,12 +102,13 @@ class MixtureGame(Game):
 
 
 class MixtureProblem(Problem):
-    def __init__(self, name: str, description: str, presets: dict, n_modes: int, **kwargs):
+    def __init__(self, name: str, description: str, presets: dict, n_modes: int, preset: str | None = None,
+                 **kwargs):
         self.presets = presets
         self.n_modes = n_modes
         geometry = {key: None for preset in presets.values() for key in preset}
         options = {
-            "preset": next(iter(presets)),
+            "preset": preset or next(iter(presets)),
             **geometry,
             "latent_dim": 16,
             "g_hidden": [128, 128],

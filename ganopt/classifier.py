@@ -1,0 +1,150 @@
+"""The evaluation classifier for the image problems and the metrics computed with it.
+
+A small CNN trained on real digits by `python tools/train_classifier.py` (deterministic; its
+weights, their SHA-256 and the held-out accuracy are committed in ganopt/assets/).  Inputs are
+images in [0, 1], [N, 1, 28, 28], the range of the generators' sigmoid outputs.  Its
+penultimate layer (64 ReLU features) is the feature space of the Fréchet distance.
+
+Metrics (each for every run of a stack, [K]):
+- mode histograms: KL(p || uniform) of the histogram p of predicted classes (log n when all
+  samples fall in one class);
+- the Fréchet distance between Gaussians fitted to features (Dowson & Landau 1982; as the FID
+  of Heusel et al. 2017, but in this classifier's features, not Inception's):
+  ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ASSETS = Path(__file__).parent / "assets"
+WEIGHTS = ASSETS / "digit_classifier.npz"
+FEATURES = 64
+N_CLASSES = 10
+PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # MNIST's pixel statistics (in [0, 1])
+
+
+class DigitClassifier(nn.Module):
+    """conv3x3(16) - pool - conv3x3(32) - pool - linear(64) - linear(10): ~106k weights,
+    ~1.1M multiply-adds per image, so 30,000 images (10,000 Stacked-MNIST samples) take a few
+    seconds on 2 CPU cores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc1 = nn.Linear(32 * 7 * 7, FEATURES)
+        self.fc2 = nn.Linear(FEATURES, N_CLASSES)
+        self.dropout = nn.Dropout(0.3)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - PIXEL_MEAN) / PIXEL_STD
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.fc1(x.flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.features(x)))
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_weights(model: DigitClassifier, path: Path) -> str:
+    """Weights as an uncompressed .npz of float32 arrays (no pickle); returns the SHA-256."""
+    arrays = {name: t.detach().cpu().numpy().astype(np.float32) for name, t in model.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return sha256_file(path)
+
+
+def info_path(weights: Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+@lru_cache(maxsize=4)
+def load_classifier(path: str | None = None) -> DigitClassifier:
+    """The classifier from `path` (default: the committed weights), checked against the SHA-256
+    recorded in the JSON beside it; in eval mode, without gradients."""
+    weights = Path(path) if path is not None else WEIGHTS
+    meta = info_path(weights)
+    if not weights.is_file() or not meta.is_file():
+        raise FileNotFoundError(f"{weights}: classifier weights or their {meta.name} not found "
+                                "(train them with: python tools/train_classifier.py)")
+    expected = json.loads(meta.read_text())["sha256"]
+    actual = sha256_file(weights)
+    if actual != expected:
+        raise ValueError(f"{weights}: SHA-256 {actual} differs from the {expected} recorded in {meta.name}")
+    model = DigitClassifier()
+    with np.load(weights) as arrays:
+        model.load_state_dict({name: torch.from_numpy(arrays[name]) for name in arrays.files})
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def classifier_info(path: str | None = None) -> dict:
+    """The JSON record beside the weights: sha256, held-out accuracy, split, seed, command."""
+    return json.loads(info_path(Path(path) if path is not None else WEIGHTS).read_text())
+
+
+@torch.no_grad()
+def classify(model: DigitClassifier, images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """images [N, 1, 28, 28] in [0, 1] -> (softmax probabilities [N, 10], features [N, 64])."""
+    probs, feats = [], []
+    device = next(model.parameters()).device
+    for start in range(0, images.shape[0], chunk):
+        x = images[start:start + chunk].to(device=device, dtype=torch.float32)
+        f = model.features(x)
+        probs.append(torch.softmax(model.fc2(f), dim=1))
+        feats.append(f)
+    return torch.cat(probs), torch.cat(feats)
+
+
+def kl_to_uniform(counts: torch.Tensor) -> torch.Tensor:
+    """counts [K, M] (a histogram per run) -> KL(p || uniform over M) [K], in nats."""
+    counts = counts.double()
+    m = counts.shape[1]
+    p = counts / counts.sum(1, keepdim=True).clamp(min=1)
+    return torch.where(p > 0, p * torch.log(p * m), torch.zeros_like(p)).sum(1)
+
+
+def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """features [..., N, F] -> mean [..., F] and unbiased covariance [..., F, F], in float64."""
+    x = features.double()
+    mu = x.mean(-2)
+    centred = x - mu.unsqueeze(-2)
+    return mu, centred.transpose(-1, -2) @ centred / (x.shape[-2] - 1)
+
+
+def _psd_sqrt(s: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(s)
+    return (vecs * vals.clamp(min=0).sqrt().unsqueeze(-2)) @ vecs.transpose(-1, -2)
+
+
+def frechet_distance(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    """Fréchet distance between N(mu1, s1) and N(mu2, s2), batched over leading dims.
+    Tr((S1 S2)^1/2) = Tr((S1^1/2 S2 S1^1/2)^1/2), a symmetric PSD root: stable via eigh."""
+    r1 = _psd_sqrt(s1)
+    middle = r1 @ s2 @ r1
+    trace_root = torch.linalg.eigvalsh((middle + middle.transpose(-1, -2)) / 2).clamp(min=0).sqrt().sum(-1)
+    diff = (mu1 - mu2).pow(2).sum(-1)
+    return (diff + s1.diagonal(dim1=-2, dim2=-1).sum(-1) + s2.diagonal(dim1=-2, dim2=-1).sum(-1)
+            - 2 * trace_root).clamp(min=0)
+
+
+def max_kl(n_modes: int) -> float:
+    """KL to uniform of a histogram with a single occupied bin: log n."""
+    return math.log(n_modes)
