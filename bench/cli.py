@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
 
 from . import compare as compare_mod
-from . import perf
+from . import executors, perf
 from .execute import execute_in_process, resolve_device
 from .plan import plan_stacks
 from .report import failure_table, write_report
@@ -51,6 +52,12 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun runs that the store already has")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per stack; past it the stack is "
                      "recorded as `timeout` and the sweep goes on")
+    run.add_argument("--executor", default="inprocess", choices=["inprocess", "processes", "dask"],
+                     help="where stacks train: this process (default), local worker processes, or a Dask cluster")
+    run.add_argument("--workers", type=int, help="worker processes for --executor processes (default: CPU cores)")
+    run.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler for --executor dask")
+    run.add_argument("--retries", type=int, default=2,
+                     help="extra tries for a stack whose worker died (processes, dask; default 2)")
     run.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                      help="a Python file that registers strategies or schemes (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -191,6 +198,8 @@ def cmd_run(args) -> int:
     out = args.out or Path("results") / suite.name
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out {out} exists and is not a directory")
+    check_executor(args)
+    args.plugin_paths = suite.plugins
 
     with Store(args.store) as store:
         env = environment(device)
@@ -235,12 +244,40 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
               "(--force reruns them)", file=sys.stderr)
     print(f"suite {suite_name}{label}: {len(pending)} runs in {len(stacks)} stacks on {device} → {args.store}",
           file=sys.stderr)
-    execute_in_process(
-        stacks, device,
-        on_result=lambda stack, result: store.save_stack(suite_name, stack.runs, result, env),
-        on_failure=lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env),
-        time_limit_s=args.timeout, show_progress=not args.quiet)
+    on_failure = lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env)  # noqa: E731
+    if args.executor == "inprocess":
+        execute_in_process(stacks, device, on_result=lambda stack, result: store.save_stack(suite_name, stack.runs, result, env),
+                           on_failure=on_failure, time_limit_s=args.timeout, show_progress=not args.quiet)
+        return len(pending)
+    # elsewhere: each worker reports its own provenance (device, CPU, GPU) with its results
+    on_result = lambda stack, result, worker_env: store.save_stack(suite_name, stack.runs, result, worker_env)  # noqa: E731
+    progress = None if args.quiet else executors.printer(len(stacks))
+    plugins = executors.plugin_sources(args.plugin_paths)
+    if args.executor == "processes":
+        workers = args.workers or executors.default_workers()
+        threads = max(1, torch.get_num_threads() // workers)
+        tasks = [executors.StackTask(s.runs, args.device, args.timeout, plugins, threads) for s in stacks]
+        executors.execute_processes(stacks, tasks, workers, on_result, on_failure, progress, args.retries)
+    else:
+        tasks = [executors.StackTask(s.runs, args.device, args.timeout, plugins) for s in stacks]
+        executors.execute_dask(stacks, tasks, args.scheduler, on_result, on_failure, progress, args.retries)
     return len(pending)
+
+
+def check_executor(args) -> None:
+    if args.workers is not None and (args.executor != "processes" or args.workers < 1):
+        raise SpecError("--workers N (N >= 1) goes with --executor processes")
+    if args.retries < 0:
+        raise SpecError(f"--retries must be >= 0, got {args.retries}")
+    if args.executor == "dask":
+        if not args.scheduler:
+            raise SpecError("--executor dask needs --scheduler tcp://HOST:PORT (an existing Dask cluster)")
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise SpecError("--executor dask needs Dask: pip install 'ganopt[distributed]'") from None
+    elif args.scheduler:
+        raise SpecError("--scheduler goes with --executor dask")
 
 
 def main(argv: list[str] | None = None) -> int:

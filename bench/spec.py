@@ -152,6 +152,7 @@ class Suite:
     grid: list[GridCell] = dataclasses.field(default_factory=list)
     seeds: list[int] = dataclasses.field(default_factory=list)
     tuning: Tuning | None = None
+    plugins: list[Path] = dataclasses.field(default_factory=list)  # loaded; workers load them too
 
     def eval_runs(self, best_trial: dict[tuple[str, str], int]) -> list[RunSpec]:
         """With tuning: each strategy's best trial, run on the suite's (fresh) seeds."""
@@ -371,7 +372,7 @@ def suite_from_data(
     if not isinstance(data.get("description", ""), str):
         raise SpecError(f"{source}: description must be a string")
     return Suite(name=name, source=source, description=str(data.get("description", "")), runs=runs, grid=grid,
-                 seeds=seed_list, tuning=tuning)
+                 seeds=seed_list, tuning=tuning, plugins=plugin_paths)
 
 
 def _tuning(table: Any, source: str, eval_seeds: list[int]) -> Tuning:

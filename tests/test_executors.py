@@ -1,0 +1,140 @@
+"""Stacks shipped to local worker processes and to a real Dask cluster on loopback."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+SUITE = """
+name = "exec"
+problems = ["ring8", "dirac"]
+strategies = ["adam", "extragradient", "alt-sgd"]
+seeds = 2
+steps = 60
+eval_every = 20
+[problem.ring8]
+g_hidden = [32, 32]
+d_hidden = [32, 32]
+batch_size = 64
+"""
+
+# A scheme whose worker dies (os._exit) the first time it runs anywhere, then behaves: the
+# marker file lives on this machine's disk, shared by every local worker.
+DIES_ONCE = """
+import os
+from ganopt import Strategy, register_scheme, register_strategy
+from ganopt.schemes import Simultaneous
+
+MARKER = {marker!r}
+
+@register_scheme
+class DiesOnce(Simultaneous):
+    name = "dies-once"
+    def step(self):
+        if not os.path.exists(MARKER):
+            open(MARKER, "w").close()
+            os._exit(17)
+        super().step()
+
+register_strategy(Strategy("dies-once", scheme="dies-once", base="adam"))
+"""
+
+
+def bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=ENV)
+
+
+def records(store: Path):
+    with sqlite3.connect(store) as con:
+        return con.execute("SELECT run_id, step, loss_g, loss_d, hq_fraction, dist_to_eq FROM records "
+                           "ORDER BY run_id, step").fetchall()
+
+
+def statuses(store: Path):
+    with sqlite3.connect(store) as con:
+        return con.execute("SELECT strategy, seed, status FROM runs ORDER BY strategy, seed").fetchall()
+
+
+@pytest.fixture(scope="module")
+def suite_and_baseline(tmp_path_factory):
+    base = tmp_path_factory.mktemp("exec")
+    suite = base / "suite.toml"
+    suite.write_text(SUITE)
+    store = base / "inprocess.sqlite"
+    result = bench("run", "--suite", str(suite), "--store", str(store), "--out", str(base / "o"))
+    assert result.returncode == 0, result.stderr
+    return suite, records(store)
+
+
+def test_process_executor_gives_the_same_records_as_in_process(suite_and_baseline, tmp_path):
+    suite, expected = suite_and_baseline
+    store = tmp_path / "processes.sqlite"
+    result = bench("run", "--suite", str(suite), "--executor", "processes", "--workers", "2",
+                   "--store", str(store), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert records(store) == expected and len(expected) == 48
+
+
+def test_a_dead_worker_process_is_retried_and_nothing_is_lost(tmp_path):
+    plugin = tmp_path / "dies_once.py"
+    plugin.write_text(DIES_ONCE.format(marker=str(tmp_path / "died")))
+    store = tmp_path / "s.sqlite"
+    result = bench("run", "--plugin", str(plugin), "--problems", "bilinear,dirac", "--strategies", "dies-once,gd",
+                   "--seeds", "2", "--steps", "20", "--executor", "processes", "--workers", "2",
+                   "--store", str(store), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "died").exists()  # a worker really died
+    assert [s for _, _, s in statuses(store)] == ["done"] * 8
+
+
+def test_a_stack_whose_worker_always_dies_is_recorded_as_an_error(tmp_path):
+    plugin = tmp_path / "dies.py"
+    plugin.write_text(DIES_ONCE.format(marker=str(tmp_path / "never")).replace("if not os.path.exists(MARKER):",
+                                                                               "if True:"))
+    store = tmp_path / "s.sqlite"
+    result = bench("run", "--plugin", str(plugin), "--problems", "bilinear", "--strategies", "dies-once,gd",
+                   "--seeds", "1", "--steps", "5", "--executor", "processes", "--workers", "2", "--retries", "1",
+                   "--store", str(store), "--out", str(tmp_path / "o"))
+    assert result.returncode == 1
+    assert "worker process died 2 times" in result.stderr
+    assert statuses(store) == [("dies-once", 0, "error"), ("gd", 0, "done")]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, worker_class=distributed.Nanny) as local:
+        yield local
+
+
+def test_dask_cluster_runs_the_suite_with_the_same_records(cluster, suite_and_baseline, tmp_path):
+    suite, expected = suite_and_baseline
+    store = tmp_path / "dask.sqlite"
+    result = bench("run", "--suite", str(suite), "--executor", "dask", "--scheduler", cluster.scheduler_address,
+                   "--store", str(store), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert records(store) == expected
+
+
+def test_a_dask_worker_killed_mid_stack_loses_nothing(cluster, tmp_path):
+    plugin = tmp_path / "dies_once.py"
+    plugin.write_text(DIES_ONCE.format(marker=str(tmp_path / "died")))
+    store = tmp_path / "s.sqlite"
+    args = ["run", "--plugin", str(plugin), "--problems", "bilinear,dirac", "--strategies", "dies-once,gd",
+            "--seeds", "2", "--steps", "20", "--executor", "dask", "--scheduler", cluster.scheduler_address,
+            "--store", str(store), "--out", str(tmp_path / "o")]
+    result = bench(*args)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "died").exists()
+    assert [s for _, _, s in statuses(store)] == ["done"] * 8
+    again = bench(*args)  # resume: everything is already there, nothing is duplicated
+    assert "8 of 8 runs are already in" in again.stderr
+    assert len(statuses(store)) == 8
