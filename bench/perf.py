@@ -205,7 +205,7 @@ def plot_perf(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import strategy_colors
+    from .plots import save, strategy_colors
 
     stacked_rows = [r for r in rows if r["what"] == "ganopt stack"]
     problems = list(dict.fromkeys(r["problem"] for r in stacked_rows))
@@ -226,6 +226,4 @@ def plot_perf(rows: list[dict], path: Path) -> None:
         ax.set_title(f"{problem}: cost per run vs stack size")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

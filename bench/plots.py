@@ -27,6 +27,13 @@ MAX_SEED_COLUMNS = 3
 BUDGET_AXES = [("step", "steps"), ("grad_evals", "gradient evaluations"), ("wall_s", "wall seconds per run")]
 
 
+def save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def strategy_colors(names) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
 
@@ -99,10 +106,7 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
             ax.set_aspect("equal")
             ax.tick_params(labelsize=6)
     fig.suptitle(f"{problem}: generated samples (blue) and true modes (red ×)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_budgets(path: Path, problem: str, curves: pd.DataFrame, styles: dict, y: str, ylabel: str,
@@ -128,10 +132,7 @@ def plot_budgets(path: Path, problem: str, curves: pd.DataFrame, styles: dict, y
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{problem}: {ylabel} vs budget (mean over seeds, band: min–max)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame) -> Path:
@@ -156,10 +157,7 @@ def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame) -> Path:
     ax.set_title(f"{problem}: sensitivity to the learning rate (tuning trials)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataFrame, styles: dict) -> Path | None:
@@ -196,10 +194,7 @@ def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataF
     ax.set_title(f"performance profile over {len(table)} problem(s)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def _density_contours(ax, xy: np.ndarray, span: float) -> None:
@@ -229,10 +224,7 @@ def plot_losses(path: Path, problem: str, curves: pd.DataFrame, colors: dict) ->
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{problem}: losses (mean over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> Path:
@@ -259,7 +251,4 @@ def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.D
     right.set_title("distance to equilibrium (mean over seeds)")
     right.grid(alpha=0.3, which="both")
     fig.suptitle(problem)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
