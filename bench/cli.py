@@ -46,6 +46,7 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, help="number of seeds (0..N-1), replacing the suite's")
     run.add_argument("--steps", type=int, help="training steps per run, replacing the suite's and problems' defaults")
     run.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    run.add_argument("--data-dir", help="folder of the full MNIST (or Fashion-MNIST) IDX files, for the image problems")
     run.add_argument("--out", type=Path, help="directory for tables and plots (default: results/SUITE)")
     run.add_argument("--store", type=Path, default=DEFAULT_STORE,
                      help=f"results store, an SQLite file (default: {DEFAULT_STORE}); finished runs are skipped")
@@ -192,7 +193,8 @@ def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
     path = find_suite(args.suite) if args.suite else None
-    suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type)
+    suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
+                        args.data_dir)
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name

@@ -53,7 +53,15 @@ def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples:
     for problem, runs in summary.groupby("problem", sort=False):
         problem_curves = curves[curves["problem"] == problem]
         figures = written.setdefault(problem, [])
-        if get_problem(problem).kind == "game":
+        kind = get_problem(problem).kind
+        if kind == "image":
+            figures.append(plot_image_grids(out / f"samples_{problem}.png", problem, runs, samples))
+            figures.append(plot_budgets(out / f"coverage_{problem}.png", problem, problem_curves, styles,
+                                        "modes_covered", "modes (classes) covered"))
+            if problem_curves["fid"].notna().any():
+                figures.append(plot_budgets(out / f"fid_{problem}.png", problem, problem_curves, styles,
+                                            "fid", "Fréchet distance (classifier features)", log=True))
+        elif kind == "game":
             figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, colors))
             figures.append(plot_budgets(out / f"distance_{problem}.png", problem, problem_curves, styles,
                                         "dist_to_eq", "distance to equilibrium", log=True))
@@ -71,6 +79,33 @@ def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples:
 def _mode_centers(runs: pd.DataFrame, problem: str) -> np.ndarray:
     p = get_problem(problem)
     return p.centers(json.loads(runs["options"].iloc[0])).numpy()
+
+
+def plot_image_grids(path: Path, problem: str, runs: pd.DataFrame, samples: dict, side: int = 8) -> Path:
+    """An 8x8 grid of generated images per strategy (its lowest seed); 3 channels show as RGB."""
+    strategies = list(dict.fromkeys(runs["strategy"]))
+    cols = min(3, len(strategies))
+    rows = (len(strategies) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, strategy in zip(axes.flat, strategies):
+        group = runs[runs["strategy"] == strategy].sort_values("seed")
+        run = next((r for r in group.itertuples() if r.run_id in samples), None)
+        if run is None:
+            status = group["status"].iloc[0] if not group.empty else "no samples"
+            ax.set_title(f"{strategy}\n{status.upper()}", fontsize=8)
+            continue
+        images = np.clip(samples[run.run_id][: side * side], 0, 1)  # [n, C, 28, 28]
+        n, c, h, w = images.shape
+        canvas = np.ones((side * (h + 1), side * (w + 1), c))
+        for i in range(n):
+            r, q = divmod(i, side)
+            canvas[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = images[i].transpose(1, 2, 0)
+        ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
+        ax.set_title(f"{strategy} · seed {run.seed}\n{run.modes_covered:.0f}/{run.modes_total:.0f} modes", fontsize=8)
+    fig.suptitle(f"{problem}: generated samples", fontsize=10)
+    return save(fig, path)
 
 
 def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) -> Path:

@@ -140,8 +140,11 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                 mann_whitney_p(primary, finished[finished["strategy"] == best][protocol.primary])),
         }
         if protocol is MIXTURE:
-            row["high-quality fraction"] = fmt_mean_se(ok["hq_fraction"], 3)
+            image = get_problem(problem).kind == "image"
+            row["confident fraction" if image else "high-quality fraction"] = fmt_mean_se(ok["hq_fraction"], 3)
             row["KL(modes ‖ uniform)"] = fmt_mean_se(ok["kl_modes"], 3)
+            if image and ok["fid"].notna().any():
+                row["Fréchet distance"] = fmt_mean_se(ok["fid"], 2)
         if budget_values is not None:
             row[f"{protocol.label} at {budget:.0f} evals"] = fmt_mean_se(budget_values.reindex(ok["run_id"]), protocol.digits)
         hits = reached.reindex(ok["run_id"])

@@ -252,10 +252,11 @@ def build_suite(
     steps: int | None = None,
     plugins: list[str] | None = None,
     device: str = "cpu",
+    data_dir: str | None = None,
 ) -> Suite:
     """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
-    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device)
+    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir)
 
 
 def suite_from_data(
@@ -267,8 +268,10 @@ def suite_from_data(
     steps: int | None = None,
     plugins: list[str] | None = None,
     device: str = "cpu",
+    data_dir: str | None = None,
 ) -> Suite:
-    """Validate a parsed suite (`path` names it in messages and anchors its plugins)."""
+    """Validate a parsed suite (`path` names it in messages and anchors its plugins);
+    `data_dir` (--data-dir) sets the data folder of every problem that reads one."""
     source = str(path) if path is not None else "flags"
     unknown = sorted(set(data) - set(SUITE_KEYS))
     if unknown:
@@ -334,6 +337,11 @@ def suite_from_data(
     option_tables = data.get("problem", {})
     if not isinstance(option_tables, dict):
         raise SpecError(f"{source}: problem must be a table of [problem.NAME] tables")
+    if data_dir is not None:
+        readers = [n for n in problem_names if "data_dir" in get_problem(n).options]
+        if not readers:
+            raise SpecError("--data-dir applies to problems that read a data set (e.g. mnist); none is in this suite")
+        option_tables = {**option_tables, **{n: {**option_tables.get(n, {}), "data_dir": data_dir} for n in readers}}
     checked_options = {}
     for name in sorted(set(option_tables) | set(problem_names)):  # every table, run or not
         if name not in PROBLEMS:

@@ -41,7 +41,8 @@ FINISHED = ("done", "diverged")  # a rerun skips these; error and timeout runs r
 
 STRATEGY_COLUMNS = ["scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "d_steps"]
 METRIC_COLUMNS = ["loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "field_norm",
-                  "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq"]
+                  "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq",
+                  "confidence", "fid"]
 RUN_COLUMNS = (["run_id", "suite", "phase", "trial", "problem", "strategy", "seed", "status", "reason",
                 "diverged_step", "steps", "grad_evals", "wall_s", "stack_size"] + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options", "spec", "provenance"])
 RECORD_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"] + METRIC_COLUMNS + ["traj_x", "traj_y"]
@@ -109,10 +110,16 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 
 def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
-    game = ganopt.get_problem(run.problem).kind == "game"
-    protocol = ({"metric": "euclidean distance of (theta, phi) to the equilibrium"} if game else {
-        "eval_samples": run.options["eval_samples"], "hq_threshold_stds": HQ_THRESHOLD_STDS,
-        "covered": "nearest mode of >= 1 high-quality sample", "kl": "KL(high-quality mode histogram || uniform)"})
+    problem = ganopt.get_problem(run.problem)
+    game = problem.kind == "game"
+    if game:
+        protocol = {"metric": "euclidean distance of (theta, phi) to the equilibrium"}
+    elif hasattr(problem, "metric_protocol"):  # the image problems describe their own protocol
+        protocol = problem.metric_protocol(run.options)
+    else:
+        protocol = {"eval_samples": run.options["eval_samples"], "hq_threshold_stds": HQ_THRESHOLD_STDS,
+                    "covered": "nearest mode of >= 1 high-quality sample",
+                    "kl": "KL(high-quality mode histogram || uniform)"}
     return {**env, "seed": run.seed, "dtype": "float64" if game else "float32", "metric_protocol": protocol}
 
 
