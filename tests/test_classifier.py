@@ -1,0 +1,80 @@
+"""The committed evaluation classifier and the metrics computed with it, on real digits."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganopt.classifier import WEIGHTS, classifier_info, frechet_distance, load_classifier, sha256_file
+from ganopt.data import load_bundled, stratified_split
+from ganopt.problems import get_problem
+from ganopt.problems.mnist import image_metrics
+
+TARGET = 0.98
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    d = load_bundled()
+    info = classifier_info()
+    _, held = stratified_split(d.labels, 100, seed=info["seed"])
+    return torch.from_numpy(d.floats()[held]).unsqueeze(1), torch.from_numpy(d.labels[held])
+
+
+def test_the_committed_weights_are_small_and_match_their_checksum():
+    info = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    assert WEIGHTS.stat().st_size < 1_000_000
+    assert sha256_file(WEIGHTS) == info["sha256"]
+    assert info["train"] == 4000 and info["held_out"] == 1000 and info["held_out_accuracy"] >= TARGET
+
+
+def test_held_out_accuracy_is_above_the_target_and_as_recorded(held_out):
+    x, y = held_out
+    accuracy = (load_classifier()(x).argmax(1) == y).double().mean().item()
+    assert accuracy >= TARGET
+    assert accuracy == pytest.approx(classifier_info()["held_out_accuracy"], abs=1e-6)
+
+
+def test_real_held_out_digits_cover_10_classes_with_kl_near_0(held_out):
+    x, _ = held_out
+    m = image_metrics(x.unsqueeze(0), load_classifier())
+    assert m["classes_covered"].item() == 10
+    assert m["kl_classes"].item() < 0.01
+    assert m["confidence"].item() > 0.95
+
+
+def test_a_one_class_set_gives_kl_log_10_and_one_class_covered():
+    d = load_bundled()
+    sevens = torch.from_numpy(d.floats()[d.labels == 7]).unsqueeze(1)  # 500: a class needs 5 to be covered
+    m = image_metrics(sevens.unsqueeze(0), load_classifier())
+    assert m["classes_covered"].item() == 1
+    assert m["kl_classes"].item() == pytest.approx(math.log(10), abs=0.06)  # up to the few sevens labelled otherwise
+    blank = torch.zeros(1, 200, 1, 28, 28)  # every sample identical: exactly one label
+    assert image_metrics(blank, load_classifier())["kl_classes"].item() == pytest.approx(math.log(10), abs=1e-12)
+
+
+def test_frechet_distance_matches_the_closed_form_and_ranks_real_above_collapsed(held_out):
+    mu1, mu2 = torch.tensor([0.0, 1.0], dtype=torch.float64), torch.tensor([1.0, 1.0], dtype=torch.float64)
+    s1, s2 = torch.diag(torch.tensor([1.0, 4.0])).double(), torch.diag(torch.tensor([4.0, 9.0])).double()
+    # diagonal: |mu1-mu2|^2 + sum (sqrt(a) - sqrt(b))^2 = 1 + 1 + 1
+    assert frechet_distance(mu1, s1, mu2, s2).item() == pytest.approx(3.0, abs=1e-9)
+    assert frechet_distance(mu1, s1, mu1, s1).item() == pytest.approx(0.0, abs=1e-9)
+    x, y = held_out
+    reference = get_problem("mnist").reference_stats(get_problem("mnist").check_options({}))
+    real = image_metrics(x.unsqueeze(0), load_classifier(), reference)["fid"].item()
+    collapsed = image_metrics(x[y == 3].unsqueeze(0), load_classifier(), reference)["fid"].item()
+    assert real < 0.1 * collapsed
+
+
+def test_stacked_real_triples_cover_nearly_all_1000_modes():
+    d = load_bundled()
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, len(d), (10_000, 3))
+    triples = torch.from_numpy(d.floats()[idx]).unsqueeze(0)  # [1, 10000, 3, 28, 28]
+    m = image_metrics(triples, load_classifier())
+    # 10,000 uniform draws over 1,000 modes leave 1000 e^-10 ~ 0.05 empty on average
+    assert m["modes_covered"].item() >= 990
+    assert m["kl_modes"].item() < 0.1  # sampling noise alone gives ~ 999 / 20,000 = 0.05
+    assert m["modes_total"].item() == 1000

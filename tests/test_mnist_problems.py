@@ -1,0 +1,106 @@
+"""The image problems: options, metrics, samples, every scheme on both architectures, stacks."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganopt import get_problem, get_strategy, train_stack
+from ganopt.problems.mnist import ImageGame
+
+TINY = {"width": 4, "hidden": [16], "batch_size": 8, "latent_dim": 8}
+
+
+def fast_eval(problem, options):
+    """Valid options, then 2,048 evaluation samples: below stacked-mnist's protocol minimum
+    (checked above), to keep these tests of the machinery short."""
+    return {**problem.check_options(options), "eval_samples": 2048}
+SCHEME_STRATEGIES = ["adam", "alt-sgd", "extragradient", "optimistic", "past-extragradient"]
+
+
+def resolved(name, problem):
+    return get_strategy(name).resolve(problem.lr)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"arch": "resnet"}, "unknown arch 'resnet'; valid: dcgan, mlp"),
+    ({"eval_samples": 1000}, "eval_samples must be at least 2048"),
+    ({"hidden": [0]}, "hidden width must be an integer"),
+    ({"data_dir": 3}, "data_dir must be a path"),
+    ({"verify_checksum": "no"}, "verify_checksum must be true or false"),
+    ({"colour": 1}, "unknown option 'colour'"),
+])
+def test_bad_options_are_one_line_value_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        get_problem("mnist").check_options(options)
+
+
+def test_stacked_mnist_needs_10000_evaluation_samples():
+    with pytest.raises(ValueError, match="eval_samples must be at least 10000"):
+        get_problem("stacked-mnist").check_options({"eval_samples": 9999})
+
+
+@pytest.mark.parametrize("name,channels", [("mnist", 1), ("stacked-mnist", 3)])
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+def test_metrics_and_samples_of_a_fresh_stack(name, channels, arch):
+    problem = get_problem(name)
+    game = problem.build(fast_eval(problem, {**TINY, "arch": arch}), torch.tensor([0, 1]), False, "cpu")
+    z, x = game.batch(0)
+    assert x.shape == (2, 8, channels, 28, 28) and 0 <= x.min() and x.max() <= 1
+    metrics = game.evaluate()
+    assert set(metrics) == set(problem.metrics)
+    assert all(v.shape == (2,) and torch.isfinite(v).all() for v in metrics.values())
+    samples = game.samples()
+    assert samples.shape == (2, 64, channels, 28, 28) and 0 < samples.min() and samples.max() < 1
+    assert torch.equal(samples, game.generate_eval()[:, :64])  # the grid shows evaluated samples
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+@pytest.mark.parametrize("strategy", SCHEME_STRATEGIES)
+def test_every_scheme_trains_a_stack_on_both_architectures(arch, strategy):
+    problem = get_problem("mnist")
+    opts = problem.check_options({**TINY, "arch": arch, "eval_samples": 2048})
+    s = resolved(strategy, problem)
+    result = train_stack(problem, opts, [s, s], [0, 1], 3, 3)
+    assert result.status == ["done", "done"]
+    last = [r[-1] for r in result.records]
+    assert last[0]["step"] == 3 and last[0]["grad_evals"] > 0
+    assert last[0]["loss_d"] != last[1]["loss_d"]  # two seeds, two runs
+    assert result.samples.shape == (2, 64, 1, 28, 28)
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+def test_stacked_mnist_trains(arch):
+    problem = get_problem("stacked-mnist")
+    opts = fast_eval(problem, {**TINY, "arch": arch})
+    result = train_stack(problem, opts, [resolved("adam", problem)], [0], 2, 2)
+    assert result.status == ["done"] and result.samples.shape == (1, 64, 3, 28, 28)
+    assert 1 <= result.records[0][-1]["modes_covered"] <= 1000
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+def test_a_run_alone_and_in_a_stack_of_three_agree(arch):
+    problem = get_problem("mnist")
+    opts = problem.check_options({**TINY, "arch": arch, "eval_samples": 2048})
+    target, other = resolved("adam", problem), resolved("sgd", problem)
+    alone = train_stack(problem, opts, [target], [7], 4, 2)
+    stack = train_stack(problem, opts, [other, target, other], [3, 7, 11], 4, 2)
+    for a, b in zip(alone.records[0], stack.records[1]):
+        for key in ("loss_g", "loss_d", "grad_norm_g", "kl_classes", "fid"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    assert stack.records[0][-1]["loss_d"] != pytest.approx(stack.records[1][-1]["loss_d"], rel=1e-6)
+
+
+def test_full_batch_runs_keep_one_batch():
+    problem = get_problem("mnist")
+    game = problem.build(problem.check_options({**TINY, "arch": "mlp"}), torch.tensor([0]), True, "cpu")
+    assert torch.equal(game.batch(0)[1], game.batch(5)[1])
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist not installed")
+def test_data_dir_reads_the_full_size_idx_files():
+    problem = get_problem("mnist")
+    opts = problem.check_options({**TINY, "arch": "mlp", "data_dir": "/usr/share/datasets/fashion-mnist"})
+    game = problem.build(opts, torch.tensor([0]), False, "cpu")
+    assert isinstance(game, ImageGame) and game.data.shape == (60000, 28, 28)
+    assert problem.reference_stats(opts)[1].shape == (64, 64)  # from the 10,000 test images
