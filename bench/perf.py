@@ -122,7 +122,7 @@ def stacked(problem_name: str, options: dict, strategy_name: str, k: int, device
             min_seconds: float) -> dict:
     problem = get_problem(problem_name)
     opts = problem.check_options(options)
-    strategy = get_strategy(strategy_name).resolve(problem.lr)
+    strategy = get_strategy(strategy_name).resolve(problem.default_lr(opts))
     strategy = dataclasses.replace(strategy, lr_g=strategy.lr_g * 0.1, lr_d=strategy.lr_d * 0.1)
     game = problem.build(opts, torch.arange(k, dtype=torch.int64), strategy.estimate == "full", device)
     stack = Stack(game, [strategy] * k, device)

@@ -322,7 +322,7 @@ def suite_from_data(
                             f"{_choices_message('strategy', name, known_strategies)}")
 
     if seeds is not None:
-        seed_list = list(range(_int(seeds, "--seeds", "--seeds", maximum=MAX_SEEDS)))
+        seed_list = list(range(_int(seeds, "--seeds", "flags", maximum=MAX_SEEDS)))
     elif isinstance(data.get("seeds"), list):
         seed_list = [_int(s, "seeds[]", source, minimum=0, maximum=2**31 - 1) for s in data["seeds"]]
         if not seed_list:
@@ -330,7 +330,7 @@ def suite_from_data(
     else:
         seed_list = list(range(_int(data.get("seeds", 3), "seeds", source, maximum=MAX_SEEDS)))
 
-    steps_override = _int(steps, "--steps", "--steps", maximum=MAX_STEPS) if steps is not None else (
+    steps_override = _int(steps, "--steps", "flags", maximum=MAX_STEPS) if steps is not None else (
         _int(data["steps"], "steps", source, maximum=MAX_STEPS) if "steps" in data else None)
     eval_override = _int(data["eval_every"], "eval_every", source, maximum=MAX_STEPS) if "eval_every" in data else None
 
@@ -364,7 +364,8 @@ def suite_from_data(
         eval_every = min(eval_override or problem.eval_every, run_steps)
         for sname in strategy_names:
             strategy = known_strategies[sname]
-            cell = GridCell(pname, options, strategy.resolve(problem.lr), run_steps, eval_every, device, code)
+            cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options)), run_steps, eval_every,
+                            device, code)
             grid.append(cell)
             if tuning is None:
                 runs += [cell.run(seed) for seed in seed_list]

@@ -47,6 +47,10 @@ class Problem:
     options: dict[str, Any] = field(default_factory=dict)  # option name -> default
     metrics: tuple[str, ...] = ()
 
+    def default_lr(self, options: dict[str, Any]) -> dict[str, float]:
+        """The learning rate per base update for runs with these (checked) options."""
+        return self.lr
+
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Merge `options` over the defaults; raise ValueError naming a bad key or value."""
         unknown = sorted(set(options) - set(self.options))
