@@ -133,7 +133,3 @@ class PastExtragradient(Scheme):
         s.D.move(u_d)
         self.previous = (u_g, u_d)
 
-
-def evals_per_step(scheme: str, d_steps: int = 1) -> float:
-    """Joint-field evaluations per step for the built-in schemes (used for budgets)."""
-    return {"alternating": (d_steps + 1) / 2, "extragradient": 2.0}.get(scheme, 1.0)

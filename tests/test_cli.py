@@ -1,14 +1,11 @@
 """The real command line, in a subprocess, on tiny grids and on bad input."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import run_bench
 
-ROOT = Path(__file__).resolve().parents[1]
 
 TINY_SUITE = """
 name = "tiny"
@@ -32,14 +29,12 @@ lr_d = 0.004
 """
 
 
-def bench(*args, cwd=None):
+def bench(*args):
     """The real CLI in a subprocess; every call gets its own store unless --store is given."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if "run" in args and "--store" not in args and "--out" in args:
         out = Path(args[args.index("--out") + 1])
         args = (*args, "--store", str(out.parent / f"{out.name}.sqlite"))
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd or ROOT, env=env)
+    return run_bench(*args)
 
 
 @pytest.fixture

@@ -1,15 +1,11 @@
 """Stacks shipped to local worker processes and to a real Dask cluster on loopback."""
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_bench
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 SUITE = """
 name = "exec"
@@ -46,9 +42,7 @@ register_strategy(Strategy("dies-once", scheme="dies-once", base="adam"))
 """
 
 
-def bench(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=ENV)
+bench = run_bench
 
 
 def records(store: Path):

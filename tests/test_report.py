@@ -1,17 +1,12 @@
 """The report and the compare gate on results the real CLI wrote."""
 
-import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import run_bench
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 SUITE = """
 name = "tiny-report"
@@ -28,9 +23,7 @@ batch_size = 32
 """
 
 
-def bench(*args):
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT, env=ENV)
+bench = run_bench
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The results store survives kills, isolates faults, refuses foreign stores, and hostile
 specs never produce a traceback."""
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.spec import SpecError, suite_from_data
+from helpers import ENV, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 SWEEP = """
 name = "sweep"
