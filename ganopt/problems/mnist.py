@@ -204,7 +204,7 @@ class ImageGame(Game):
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, torch.Tensor]:
-        model = load_classifier(self.opts["classifier"])
+        model = load_classifier(self.opts["classifier"], str(self.device))
         reference = self.problem.reference_stats(self.opts) if self.channels == 1 else None
         return image_metrics(self.generate_eval(), model, reference)
 
@@ -216,7 +216,7 @@ def image_metrics(images: torch.Tensor, model, reference: tuple[torch.Tensor, to
     class metrics (and the Fréchet distance to `reference` = (mean, covariance) when given) for
     C = 1, Stacked-MNIST mode metrics for C = 3."""
     k, n, c = images.shape[:3]
-    probs, feats = classify(model, images.reshape(k * n * c, 1, SIDE, SIDE).cpu())
+    probs, feats = classify(model, images.reshape(k * n * c, 1, SIDE, SIDE))
     conf, labels = probs.max(1)
     conf = conf.view(k, n, c).double()
     labels = labels.view(k, n, c)
