@@ -86,7 +86,7 @@ def plot_image_grids(path: Path, problem: str, runs: pd.DataFrame, samples: dict
     strategies = list(dict.fromkeys(runs["strategy"]))
     cols = min(3, len(strategies))
     rows = (len(strategies) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.9 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, strategy in zip(axes.flat, strategies):
@@ -262,6 +262,15 @@ def plot_losses(path: Path, problem: str, curves: pd.DataFrame, colors: dict) ->
     return save(fig, path)
 
 
+def trajectory_frame(curves: pd.DataFrame) -> float:
+    """Half-width of the trajectory panel: 2.5x the farthest start from the equilibrium.  The
+    frame follows the starts, not the whole paths, because one diverging path would otherwise
+    shrink every other path to a dot at the origin."""
+    starts = curves[curves["step"] == curves["step"].min()][["traj_x", "traj_y"]].abs().to_numpy()
+    finite = starts[np.isfinite(starts)]
+    return 2.5 * max(float(finite.max()) if finite.size else 1.0, 1e-3)
+
+
 def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> Path:
     """Left: the path of the first seed in the (theta_0, phi_0) plane; right: distance to equilibrium."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -275,10 +284,14 @@ def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.D
         stats = stats[stats["size"] == n_runs]["mean"]  # stop where a seed diverged
         right.plot(stats.index, stats.values, color=colors[strategy], label=strategy)
     left.plot(0, 0, "*", color="black", ms=12, label="equilibrium")
+    span = trajectory_frame(curves)
+    left.set_xlim(-span, span)
+    left.set_ylim(-span, span)
+    left.set_aspect("equal")
     left.set_xlabel("generator parameter θ₀")
     left.set_ylabel("discriminator parameter φ₀")
-    left.set_title(f"trajectories (lowest seed, here {first_seed}; dots: start)")
-    left.set_aspect("equal", adjustable="datalim")
+    left.set_title(f"trajectories (lowest seed, here {first_seed}; dots: start;\n"
+                   "paths leaving the frame move away from the equilibrium)", fontsize=9)
     left.legend(fontsize=7)
     right.set_yscale("log")
     right.set_xlabel("step")
