@@ -80,7 +80,7 @@ def train(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, batch: int =
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST IDX files (default: bundled digits)")
+    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST (or Fashion-MNIST) IDX files (default: bundled digits)")
     parser.add_argument("--no-verify-checksum", action="store_true", help="accept IDX files of your own")
     parser.add_argument("--out", type=Path, help=f"weights file (default {WEIGHTS} for the bundled digits)")
     parser.add_argument("--epochs", type=int, help="default 30 (bundled) or 8 (full MNIST)")
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                else " " + " ".join(argv or sys.argv[1:]))}
     info_path(out).write_text(json.dumps(record, indent=2) + "\n")
     size_kb = out.stat().st_size / 1024
-    print(f"held-out accuracy {acc:.4f} on {len(y_held)} digits; {out} ({size_kb:.0f} KB, sha256 {sha[:12]}...) "
+    print(f"held-out accuracy {acc:.4f} on {len(y_held)} images; {out} ({size_kb:.0f} KB, sha256 {sha[:12]}...) "
           f"in {time.perf_counter() - started:.0f}s")
     return 0
 

@@ -327,7 +327,7 @@ class ImageProblem(Problem):
         info = classifier_info(opts["classifier"])
         protocol = {"eval_samples": opts["eval_samples"], "classifier_sha256": info["sha256"],
                     "classifier_held_out_accuracy": info["held_out_accuracy"],
-                    "classifier_trained_on": f"{info['data']}: {info['train']} digits, {info['held_out']} held out"}
+                    "classifier_trained_on": f"{info['data']}: {info['train']} images, {info['held_out']} held out"}
         if self.channels == 3:
             return {**protocol, "modes": "argmax class of each channel, 1,000 triples (Srivastava et al. 2017)",
                     "covered": "mode of >= 1 sample", "kl": "KL(mode histogram || uniform over 1,000)",
@@ -338,6 +338,6 @@ class ImageProblem(Problem):
                 "kl": "KL(argmax-class histogram || uniform over 10)",
                 "fid_features": "classifier penultimate layer (64)",
                 "fid_reference": ("all 5,000 bundled digits (also the GAN's training data)" if bundled
-                                  else "the 10,000 IDX test (t10k) digits"),
+                                  else "the 10,000 IDX test (t10k) images"),
                 "fid_reference_samples": 5000 if bundled else 10000, "fid_generated_samples": opts["eval_samples"]}
 
