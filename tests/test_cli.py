@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 from helpers import run_bench
 
+from bench.spec import available_suites, build_suite, find_suite
+
 
 TINY_SUITE = """
 name = "tiny"
@@ -193,3 +195,10 @@ def test_bad_flags_exit_2_and_write_nothing(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr, result.stderr
     assert not out.exists() and not (tmp_path / "out.sqlite").exists()
+
+
+@pytest.mark.parametrize("name", sorted(available_suites()))
+def test_every_built_in_suite_is_valid(name):
+    """Every shipped suite passes validation (problem options included) and names itself."""
+    suite = build_suite(find_suite(name))
+    assert suite.name == name and suite.runs and suite.description
