@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganopt import get_problem, get_strategy, train_stack
-from ganopt.problems.mnist import ImageGame
+from ganopt.problems.mnist import ImageGame, ImageNets
 
 TINY = {"width": 4, "hidden": [16], "batch_size": 8, "latent_dim": 8}
 
@@ -15,6 +15,8 @@ def fast_eval(problem, options):
     """Valid options, then 2,048 evaluation samples: below stacked-mnist's protocol minimum
     (checked above), to keep these tests of the machinery short."""
     return {**problem.check_options(options), "eval_samples": 2048}
+
+
 SCHEME_STRATEGIES = ["adam", "alt-sgd", "extragradient", "optimistic", "past-extragradient"]
 
 
@@ -89,6 +91,39 @@ def test_a_run_alone_and_in_a_stack_of_three_agree(arch):
         for key in ("loss_g", "loss_d", "grad_norm_g", "kl_classes", "fid"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     assert stack.records[0][-1]["loss_d"] != pytest.approx(stack.records[1][-1]["loss_d"], rel=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_each_run_of_a_stacked_dcgan_equals_torch_nn_layers_with_its_weights(channels):
+    """Peer: the grouped convolutions of run k compute what torch.nn's layers compute with
+    run k's weights (G: linear, BN, ReLU, convT, BN, ReLU, convT, sigmoid; D: conv, LReLU,
+    conv, LReLU, linear), BN on the batch's statistics without affine parameters."""
+    from torch import nn
+
+    k, b, w, latent = 3, 5, 4, 8
+    nets = ImageNets("dcgan", channels, latent, w, [], torch.tensor([0, 1, 2]), "cpu")
+    for p in nets.theta + nets.phi:  # non-zero biases, so a misplaced bias shows
+        with torch.no_grad():
+            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    z = torch.randn(k, b, latent, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(k, b, channels, 28, 28, generator=torch.Generator().manual_seed(2))
+    images, logits = nets.generate(z), nets.discriminate(x)
+    w0, t1, t2, c2 = nets.theta
+    v1, d1, v2, d2, w3, b3 = nets.phi
+    for i in range(k):
+        up1 = nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False)
+        up2 = nn.ConvTranspose2d(w, channels, 4, 2, 1)
+        conv1, conv2 = nn.Conv2d(channels, w, 4, 2, 1), nn.Conv2d(w, 2 * w, 4, 2, 1)
+        with torch.no_grad():
+            up1.weight.copy_(t1[i]), up2.weight.copy_(t2[i]), up2.bias.copy_(c2[i])
+            conv1.weight.copy_(v1[i]), conv1.bias.copy_(d1[i]), conv2.weight.copy_(v2[i]), conv2.bias.copy_(d2[i])
+        bn = lambda n: nn.BatchNorm2d(n, affine=False, track_running_stats=False)  # noqa: E731
+        g = nn.Sequential(nn.Unflatten(1, (2 * w, 7, 7)), bn(2 * w), nn.ReLU(), up1, bn(w), nn.ReLU(), up2,
+                          nn.Sigmoid())
+        d = nn.Sequential(conv1, nn.LeakyReLU(0.2), conv2, nn.LeakyReLU(0.2), nn.Flatten())
+        with torch.no_grad():
+            torch.testing.assert_close(images[i], g(z[i] @ w0[i]), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(logits[i], d(x[i]) @ w3[i] + b3[i], rtol=1e-4, atol=1e-5)
 
 
 def test_full_batch_runs_keep_one_batch():
