@@ -56,8 +56,8 @@ from .mnist import ImageProblem  # noqa: E402
 register_problem(ImageProblem(
     "mnist", "MNIST digits (5,000 bundled, or data_dir IDX files); arch dcgan or mlp; classifier metrics and FID",
     1, min_eval_samples=2048, eval_samples=5000, steps=2000, eval_every=200,
-    lr={"sgd": 0.01, "momentum": 0.002, "adam": 2e-4}))
+    lr={"sgd": 0.01, "momentum": 0.002, "adam": 2e-3}))
 register_problem(ImageProblem(
     "stacked-mnist", "Stacked MNIST: three independent digits as RGB channels, 1,000 modes; arch dcgan or mlp",
     3, min_eval_samples=10000, eval_samples=10000, steps=2000, eval_every=500,
-    lr={"sgd": 0.01, "momentum": 0.002, "adam": 2e-4}))
+    lr={"sgd": 0.01, "momentum": 0.002, "adam": 2e-3}))
