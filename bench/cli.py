@@ -176,7 +176,7 @@ def cmd_list() -> int:
     print("problems:")
     for name, p in PROBLEMS.items():
         print(f"  {name:20s} {p.description}")
-        print(f"  {'':20s} options: " + ", ".join(f"{k}={v!r}" for k, v in p.options.items() if v is not None))
+        print(f"  {'':20s} options: " + ", ".join(f"{k}={v!r}" for k, v in p.options.items()))
     print("\nstrategies (scheme / base update / gradient estimate):")
     for name, s in STRATEGIES.items():
         extra = "" if s.lr_ratio == 1 else f", lr_D = {s.lr_ratio:g} lr_G"
@@ -195,6 +195,8 @@ def cmd_run(args) -> int:
     path = find_suite(args.suite) if args.suite else None
     suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
                         args.data_dir)
+    for warning in suite.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name

@@ -38,7 +38,8 @@ class Protocol:
 MIXTURE = Protocol("modes_covered", True, "modes covered", 1,
                    "modes_covered == modes_total and hq_fraction >= 0.5")
 GAME = Protocol("dist_to_eq", False, "distance to equilibrium", 4, "dist_to_eq <= 0.1")
-TARGET_TEXT = {"mixture": "every mode covered and high-quality fraction ≥ 0.5", "game": "distance to equilibrium ≤ 0.1"}
+TARGET_TEXT = {"mixture and image": "every mode (class) covered and high-quality (confident) fraction ≥ 0.5",
+               "game": "distance to equilibrium ≤ 0.1"}
 
 
 def protocol_for(problem: str) -> Protocol:
@@ -47,14 +48,16 @@ def protocol_for(problem: str) -> Protocol:
 
 def worst_if_diverged(runs: pd.DataFrame) -> pd.DataFrame:
     """A diverged run scores the worst value of each quality metric (0 modes covered, no
-    high-quality sample, KL = log n, infinite distance): its last finite values would flatter
-    the strategy that diverged."""
+    high-quality sample, KL = log n, infinite distance to equilibrium or Fréchet distance): its
+    last finite values would flatter the strategy that diverged."""
     runs = runs.copy()
     diverged = runs["status"] == "diverged"
     runs.loc[diverged, "modes_covered"] = 0.0
     runs.loc[diverged, "hq_fraction"] = 0.0
     runs.loc[diverged, "kl_modes"] = np.log(runs.loc[diverged, "modes_total"])
     runs.loc[diverged & runs["dist_to_eq"].notna(), "dist_to_eq"] = np.inf
+    if "fid" in runs:
+        runs.loc[diverged & runs["fid"].notna(), "fid"] = np.inf
     return runs
 
 
@@ -170,7 +173,8 @@ NOTES = [
     "★ marks the best strategy on the primary metric; `p vs ★`: two-sided Mann–Whitney U test against it.",
     "`at N evals`: the primary metric at the largest gradient-evaluation budget every strategy reached "
     "(an extragradient step costs 2 evaluations).",
-    "A diverged run scores the worst value (0 modes, no high-quality sample, KL = log n, infinite distance); "
+    "A diverged run scores the worst value (0 modes, no high-quality sample, KL = log n, infinite distance "
+    "or Fréchet distance); "
     "`failed` runs (error or timeout) have no metrics.",
     "Target: " + "; ".join(f"{k}: {v}" for k, v in TARGET_TEXT.items()) + ". A run that never reaches it counts "
     "as not reached. `wall s / run`: the training time of a run's stack divided by its size.",

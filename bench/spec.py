@@ -75,6 +75,7 @@ class RunSpec:
     code: str = ""  # code_fingerprint()
     phase: str = ""  # "" (a plain run), "tune" (a tuning trial) or "eval" (best setting, fresh seed)
     trial: int | None = None  # the tuning trial whose setting this run uses
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # Problem.check_inputs identity
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
@@ -82,7 +83,7 @@ class RunSpec:
             "problem": self.problem, "options": self.options, "strategy": self.strategy.name,
             "settings": self.strategy.settings(), "seed": self.seed, "steps": self.steps,
             "eval_every": self.eval_every, "device": self.device, "version": ganopt.__version__,
-            "code": self.code, "phase": self.phase, "trial": self.trial,
+            "code": self.code, "phase": self.phase, "trial": self.trial, "inputs": self.inputs,
         }
 
     @property
@@ -137,10 +138,11 @@ class GridCell:
     eval_every: int
     device: str
     code: str
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
         return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
-                       self.device, self.code, phase, trial)
+                       self.device, self.code, phase, trial, self.inputs)
 
 
 @dataclass
@@ -153,6 +155,7 @@ class Suite:
     seeds: list[int] = dataclasses.field(default_factory=list)
     tuning: Tuning | None = None
     plugins: list[Path] = dataclasses.field(default_factory=list)  # loaded; workers load them too
+    warnings: list[str] = dataclasses.field(default_factory=list)  # for the user, before anything runs
 
     def eval_runs(self, best_trial: dict[tuple[str, str], int]) -> list[RunSpec]:
         """With tuning: each strategy's best trial, run on the suite's (fresh) seeds."""
@@ -337,22 +340,36 @@ def suite_from_data(
     option_tables = data.get("problem", {})
     if not isinstance(option_tables, dict):
         raise SpecError(f"{source}: problem must be a table of [problem.NAME] tables")
+    for name, table in option_tables.items():
+        if name not in PROBLEMS:
+            raise SpecError(f"{source}: [problem.{name}]: {_choices_message('problem', name, PROBLEMS)}")
+        if not isinstance(table, dict):
+            raise SpecError(f"{source}: [problem.{name}] must be a table of options")
+    if path is not None:  # a suite file's relative paths are read from its folder, like its plugins
+        option_tables = {name: _paths_from(path.parent, get_problem(name).PATH_OPTIONS, table)
+                         for name, table in option_tables.items()}
     if data_dir is not None:
+        if not isinstance(data_dir, str) or not data_dir.strip():
+            raise SpecError(f"--data-dir must be a folder path, got {data_dir!r}")
         readers = [n for n in problem_names if "data_dir" in get_problem(n).options]
         if not readers:
             raise SpecError("--data-dir applies to problems that read a data set (e.g. mnist); none is in this suite")
+        data_dir = str(Path(data_dir).absolute())
         option_tables = {**option_tables, **{n: {**option_tables.get(n, {}), "data_dir": data_dir} for n in readers}}
     checked_options = {}
     for name in sorted(set(option_tables) | set(problem_names)):  # every table, run or not
-        if name not in PROBLEMS:
-            raise SpecError(f"{source}: [problem.{name}]: {_choices_message('problem', name, PROBLEMS)}")
-        table = option_tables.get(name, {})
-        if not isinstance(table, dict):
-            raise SpecError(f"{source}: [problem.{name}] must be a table of options")
         try:
-            checked_options[name] = get_problem(name).check_options(table)
+            checked_options[name] = get_problem(name).check_options(option_tables.get(name, {}))
         except (ValueError, TypeError) as e:
             raise SpecError(f"{source}: [problem.{name}]: {e}") from None
+    inputs, warnings = {}, []
+    for name in problem_names:  # the files the run problems read: checked now, not mid-sweep
+        try:
+            inputs[name], problem_warnings = get_problem(name).check_inputs(checked_options[name])
+        except (ValueError, OSError) as e:
+            where = f"{source} with --data-dir" if data_dir is not None else source
+            raise SpecError(f"{where}: [problem.{name}]: {e}") from None
+        warnings += problem_warnings
 
     tuning = _tuning(data["tuning"], source, seed_list) if "tuning" in data else None
 
@@ -365,7 +382,7 @@ def suite_from_data(
         for sname in strategy_names:
             strategy = known_strategies[sname]
             cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options)), run_steps, eval_every,
-                            device, code)
+                            device, code, inputs[pname])
             grid.append(cell)
             if tuning is None:
                 runs += [cell.run(seed) for seed in seed_list]
@@ -381,7 +398,17 @@ def suite_from_data(
     if not isinstance(data.get("description", ""), str):
         raise SpecError(f"{source}: description must be a string")
     return Suite(name=name, source=source, description=str(data.get("description", "")), runs=runs, grid=grid,
-                 seeds=seed_list, tuning=tuning, plugins=plugin_paths)
+                 seeds=seed_list, tuning=tuning, plugins=plugin_paths, warnings=warnings)
+
+
+def _paths_from(folder: Path, keys: tuple[str, ...], table: dict[str, Any]) -> dict[str, Any]:
+    """`table` with its path options (`keys`) made absolute: relative ones joined to `folder`."""
+    def absolute(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else folder / path)
+
+    return {key: absolute(value) if key in keys and isinstance(value, str) and value.strip() else value
+            for key, value in table.items()}
 
 
 def _tuning(table: Any, source: str, eval_seeds: list[int]) -> Tuning:

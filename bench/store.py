@@ -115,7 +115,10 @@ def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
     if game:
         protocol = {"metric": "euclidean distance of (theta, phi) to the equilibrium"}
     elif hasattr(problem, "metric_protocol"):  # the image problems describe their own protocol
-        protocol = problem.metric_protocol(run.options)
+        try:
+            protocol = problem.metric_protocol(run.options)
+        except (OSError, ValueError) as e:  # files gone since the suite was checked: still record the run
+            protocol = {"unavailable": f"{type(e).__name__}: {e}"}
     else:
         protocol = {"eval_samples": run.options["eval_samples"], "hq_threshold_stds": HQ_THRESHOLD_STDS,
                     "covered": "nearest mode of >= 1 high-quality sample",

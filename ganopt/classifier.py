@@ -73,23 +73,36 @@ def info_path(weights: Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-@lru_cache(maxsize=4)
 def load_classifier(path: str | None = None, device: str = "cpu") -> DigitClassifier:
     """The classifier from `path` (default: the committed weights), checked against the SHA-256
     recorded in the JSON beside it; on `device`, in eval mode, without gradients, its weights
-    channels-last (see `classify`)."""
+    channels-last (see `classify`).  Checked on every call (a 400 KB hash), loaded once per
+    content and device."""
     weights = Path(path) if path is not None else WEIGHTS
     meta = info_path(weights)
     if not weights.is_file() or not meta.is_file():
         raise FileNotFoundError(f"{weights}: classifier weights or their {meta.name} not found "
                                 "(train them with: python tools/train_classifier.py)")
-    expected = json.loads(meta.read_text())["sha256"]
+    try:
+        expected = json.loads(meta.read_text())["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{meta}: not a classifier record (JSON with a sha256, as tools/train_classifier.py "
+                         "writes)") from None
     actual = sha256_file(weights)
     if actual != expected:
         raise ValueError(f"{weights}: SHA-256 {actual} differs from the {expected} recorded in {meta.name}")
+    return _load_weights(str(weights), actual, device)
+
+
+@lru_cache(maxsize=4)
+def _load_weights(weights: str, sha256: str, device: str) -> DigitClassifier:
     model = DigitClassifier()
-    with np.load(weights) as arrays:
-        model.load_state_dict({name: torch.from_numpy(arrays[name]) for name in arrays.files})
+    try:
+        with np.load(weights) as arrays:
+            model.load_state_dict({name: torch.from_numpy(arrays[name]) for name in arrays.files})
+    except Exception as e:  # a corrupt or foreign file: say so in one line
+        raise ValueError(f"{weights}: not the weights of a DigitClassifier ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -101,3 +101,16 @@ def test_the_training_tool_trains_on_full_size_idx_files(tmp_path):
     accuracy = (probs.argmax(1).numpy() == test.labels).mean()
     assert accuracy == pytest.approx(info["held_out_accuracy"], abs=3e-4)  # classify() rounds differently
     assert accuracy > 0.8
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--epochs", "0"], "--epochs: must be at least 1"),
+    (["--out", "weights.json"], "--out must name a .npz file"),
+    (["--data-dir", "no-such-folder", "--out", "c.npz"], "no-such-folder: data folder not found"),
+    (["--data-dir", "."], "--out is required with --data-dir"),
+])
+def test_the_training_tool_rejects_bad_arguments_in_one_line(args, message, tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "tools/train_classifier.py"), *args], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())

@@ -121,6 +121,10 @@ BAD_SUITES = {
     "bad preset": ('problems = ["ring8"]\nstrategies = ["adam"]\n[problem.ring8]\npreset = "r7"', "unknown preset 'r7'"),
     "bad beta": ('problems = ["ring8"]\nstrategies = ["m"]\n[strategy.m]\nbase = "momentum"\nbeta = 1.5', "beta must lie in"),
     "bad scheme": ('problems = ["ring8"]\nstrategies = ["m"]\n[strategy.m]\nscheme = "sideways"', "unknown scheme 'sideways'"),
+    "missing classifier": ('problems = ["mnist"]\nstrategies = ["adam"]\n[problem.mnist]\nclassifier = "nope.npz"',
+                           "nope.npz: classifier weights or their nope.json not found"),
+    "missing data folder": ('problems = ["mnist"]\nstrategies = ["adam"]\n[problem.mnist]\ndata_dir = "no-digits"',
+                            "no-digits: data folder not found"),
 }
 
 

@@ -128,6 +128,16 @@ def test_missing_files_and_folders_are_file_not_found_errors_naming_them(small, 
     assert issubclass(DataFileMissing, ValueError)
 
 
+def test_a_folder_named_like_an_idx_file_gives_way_to_the_gz_beside_it(small):
+    folder, images, _ = small
+    (folder / "train-images-idx3-ubyte").rename(folder / "raw")
+    (folder / "train-images-idx3-ubyte").mkdir()  # as some archives unpack
+    with pytest.raises(DataFileMissing, match="train-images-idx3-ubyte: is a folder, not the IDX file"):
+        load_idx_split(folder, "train", verify_checksum=False)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress((folder / "raw").read_bytes()))
+    assert np.array_equal(load_idx_split(folder, "train", verify_checksum=False).images, images)
+
+
 @needs_fashion
 def test_a_copied_official_gzip_is_accepted_by_content(tmp_path):
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):

@@ -1,11 +1,14 @@
 """The image problems: options, metrics, samples, every scheme on both architectures, stacks."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from bench.spec import SpecError, build_suite
 from ganopt import get_problem, get_strategy, train_stack
+from ganopt.classifier import DigitClassifier, info_path, save_weights, sha256_file
 from ganopt.problems.mnist import ImageGame, ImageNets
 
 TINY = {"width": 4, "hidden": [16], "batch_size": 8, "latent_dim": 8}
@@ -139,3 +142,41 @@ def test_data_dir_reads_the_full_size_idx_files():
     game = problem.build(opts, torch.tensor([0]), False, "cpu")
     assert isinstance(game, ImageGame) and game.data.shape == (60000, 28, 28)
     assert problem.reference_stats(opts)[1].shape == (64, 64)  # from the 10,000 test images
+
+
+def _random_classifier(path: Path, seed: int) -> Path:
+    """A valid (untrained) classifier file with its JSON record, as the training tool writes."""
+    torch.manual_seed(seed)
+    sha = save_weights(DigitClassifier(), path)
+    info_path(path).write_text(json.dumps({"sha256": sha, "data": "bundled (test)", "train": 0, "held_out": 0,
+                                           "held_out_accuracy": 0.1}))
+    return path
+
+
+def test_a_suite_checks_its_files_first_and_its_run_ids_follow_their_content(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text('problems = ["mnist"]\nstrategies = ["adam"]\nseeds = 1\n'
+                     '[problem.mnist]\nclassifier = "mine.npz"\n')  # relative: next to the suite file
+    with pytest.raises(SpecError, match=f"{tmp_path / 'mine.npz'}: classifier weights .* not found"):
+        build_suite(suite)
+    _random_classifier(tmp_path / "mine.npz", 0)
+    first = build_suite(suite).runs[0]
+    assert first.inputs["classifier_sha256"] == sha256_file(tmp_path / "mine.npz")
+    assert build_suite(suite).runs[0].run_id == first.run_id
+    _random_classifier(tmp_path / "mine.npz", 1)  # same path, other weights: other runs
+    assert build_suite(suite).runs[0].run_id != first.run_id
+    (tmp_path / "mine.npz").write_bytes(b"garbage")
+    with pytest.raises(SpecError, match="SHA-256 .* differs"):
+        build_suite(suite)
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist not installed")
+def test_a_relative_data_dir_is_read_from_the_suite_folder_and_a_digit_classifier_on_fashion_warns(tmp_path):
+    (tmp_path / "fm").symlink_to("/usr/share/datasets/fashion-mnist")
+    suite = tmp_path / "suite.toml"
+    suite.write_text('problems = ["mnist"]\nstrategies = ["adam"]\nseeds = 1\n[problem.mnist]\ndata_dir = "fm"\n')
+    built = build_suite(suite)
+    assert built.runs[0].options["data_dir"] == str(tmp_path / "fm")
+    assert built.runs[0].inputs["data"] == "fashion-mnist"
+    assert len(built.warnings) == 1 and "classifier was trained on bundled" in built.warnings[0]
+    assert "fashion-mnist" in built.warnings[0]

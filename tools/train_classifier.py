@@ -28,7 +28,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ganopt.classifier import WEIGHTS, DigitClassifier, info_path, save_weights  # noqa: E402
-from ganopt.data.mnist import load_bundled, load_idx_split, stratified_split  # noqa: E402
+from ganopt.data.mnist import DataFileError, load_bundled, load_idx_split, stratified_split  # noqa: E402
 
 HELD_OUT_PER_CLASS = 100
 
@@ -78,17 +78,26 @@ def train(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, batch: int =
     return model
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, help="folder with the MNIST (or Fashion-MNIST) IDX files (default: bundled digits)")
     parser.add_argument("--no-verify-checksum", action="store_true", help="accept IDX files of your own")
     parser.add_argument("--out", type=Path, help=f"weights file (default {WEIGHTS} for the bundled digits)")
-    parser.add_argument("--epochs", type=int, help="default 30 (bundled) or 8 (full MNIST)")
+    parser.add_argument("--epochs", type=positive_int, help="default 30 (bundled) or 8 (full MNIST)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (fixed for bitwise repeats)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch threads (fixed for bitwise repeats)")
     args = parser.parse_args(argv)
     if args.data_dir is not None and args.out is None:
         parser.error("--out is required with --data-dir (the committed weights are the bundled ones)")
+    if args.out is not None and args.out.suffix != ".npz":
+        parser.error(f"--out must name a .npz file (its record goes beside it as .json), got {args.out}")
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     started = time.perf_counter()
@@ -104,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         epochs = args.epochs or 30
     else:
         verify = not args.no_verify_checksum
-        train_set = load_idx_split(args.data_dir, "train", verify)
-        test_set = load_idx_split(args.data_dir, "test", verify)
+        try:
+            train_set = load_idx_split(args.data_dir, "train", verify)
+            test_set = load_idx_split(args.data_dir, "test", verify)
+        except DataFileError as e:  # one line naming the file, as everywhere
+            parser.error(str(e))
         x_train, y_train = torch.from_numpy(train_set.floats()).unsqueeze(1), torch.from_numpy(train_set.labels)
         x_held, y_held = torch.from_numpy(test_set.floats()).unsqueeze(1), torch.from_numpy(test_set.labels)
         split = {"data": f"{train_set.source} IDX files", "train": len(y_train), "held_out": len(y_held),

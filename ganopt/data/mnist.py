@@ -173,13 +173,16 @@ def _check_md5(path: Path, data: bytes) -> str:
     if not any(name in sums for sums in OFFICIAL_MD5.values()):
         raise DataFileError(path, f"unknown file name {name!r}; valid: {', '.join(sorted(OFFICIAL_MD5['mnist']))}")
     raise DataFileError(path, f"checksum mismatch: MD5 {digest} of the IDX content is not that of the official "
-                              f"MNIST or Fashion-MNIST {name} (use verify_checksum=False for IDX files of your own)")
+                              f"MNIST or Fashion-MNIST {name} (for IDX files of your own: verify_checksum = false in the suite's "
+                              f"[problem.NAME] table, --no-verify-checksum for tools/train_classifier.py)")
 
 
 def _find(data_dir: Path, name: str) -> Path:
     for candidate in (data_dir / name, data_dir / f"{name}.gz"):
-        if candidate.exists():
+        if candidate.is_file():
             return candidate
+    if (data_dir / name).is_dir():  # some archives unpack each file into a folder of its name
+        raise DataFileMissing(data_dir / name, f"is a folder, not the IDX file (nor is there a {name}.gz)")
     raise DataFileMissing(data_dir / name, f"file not found (nor {name}.gz) in the data folder")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -65,6 +65,16 @@ class Problem:
 
     def validate(self, options: dict[str, Any]) -> None:
         pass
+
+    # options that name files or folders: a suite file's relative paths are read from its folder
+    PATH_OPTIONS: ClassVar[tuple[str, ...]] = ()
+
+    def check_inputs(self, options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Check the files that (checked) options name, before anything runs; raise ValueError
+        or OSError naming a bad one.  Returns their identity (content checksums: it joins each
+        run's id, so a resumed sweep never reuses results computed from other files) and
+        warnings for the user."""
+        return {}, []
 
     def build(self, options: dict[str, Any], seeds: torch.Tensor, full_batch, device) -> Game:
         """A game for K = len(seeds) runs; `full_batch` is a bool or a per-run bool tensor [K]."""

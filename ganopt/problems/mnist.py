@@ -9,7 +9,7 @@ fresh batch of digit indices and latents at each gradient evaluation from its ow
 `full` run (plain GD) keeps the batch of draw 0.
 
 Architectures (option `arch`), both with a leading K dimension on every parameter:
-- `dcgan` (Radford et al. 2016, sized for 28x28 and a CPU; `width` w): G: z(64) -> linear
+- `dcgan` (Radford et al. 2016, sized for 28x28, meant for a GPU; `width` w): G: z(64) -> linear
   2w*7*7 (no bias) -> BN -> ReLU -> convT(4, stride 2) w (no bias) -> BN -> ReLU -> convT(4, stride 2) C -> sigmoid;
   D: conv(4, stride 2) w -> LReLU(0.2) -> conv(4, stride 2) 2w -> LReLU -> linear 1.  BN uses
   each run's batch statistics (no running averages; generation runs in fixed chunks so that a
@@ -42,6 +42,8 @@ under the harness's generic mode-coverage names.
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -254,6 +256,27 @@ def _stacked_metrics(conf, labels) -> dict[str, torch.Tensor]:
             "confidence": conf.mean((1, 2))}
 
 
+def _image_kind(source: str) -> str | None:
+    """"digits" or "fashion" for a known data set (a Digits.source or a classifier record's
+    `data`), None for IDX files of unknown origin."""
+    if source.startswith(("bundled", "mnist")):
+        return "digits"
+    if source.startswith("fashion-mnist"):
+        return "fashion"
+    return None
+
+
+@lru_cache(maxsize=8)
+def _data_sha256(data_dir: str | None, verify_checksum: bool) -> str:
+    """SHA-256 of the images and labels of both splits (read once per process)."""
+    digest = hashlib.sha256()
+    for split in ("train", "test"):
+        digits = load_digits(data_dir, split, verify_checksum)
+        digest.update(digits.images.tobytes())
+        digest.update(digits.labels.tobytes())
+    return digest.hexdigest()
+
+
 class ImageProblem(Problem):
     """`mnist` (channels 1) or `stacked-mnist` (channels 3)."""
 
@@ -322,6 +345,30 @@ class ImageProblem(Problem):
             self._reference[key] = gaussian_stats(feats)
         return self._reference[key]
 
+    PATH_OPTIONS = ("data_dir", "classifier")
+
+    def check_inputs(self, opts: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Load (and so check) both data splits and the classifier; their identity is the
+        data set, a SHA-256 of the digits and labels, and the classifier's SHA-256.  Warns
+        when the classifier was trained on another kind of images than the data."""
+        train = load_digits(opts["data_dir"], "train", opts["verify_checksum"])
+        test = load_digits(opts["data_dir"], "test", opts["verify_checksum"])
+        if train.source != test.source:
+            raise ValueError(f"{opts['data_dir']}: the training files are {train.source} but the test (t10k) "
+                             f"files are {test.source}: both splits must come from one data set")
+        load_classifier(opts["classifier"])  # checks the weights against their recorded SHA-256
+        info = classifier_info(opts["classifier"])
+        warnings = []
+        data_kind, classifier_kind = _image_kind(train.source), _image_kind(info.get("data", ""))
+        if data_kind and classifier_kind and data_kind != classifier_kind:
+            warnings.append(f"{self.name}: the data are {train.source} images but the classifier was trained on "
+                            f"{info.get('data')}: its classes, coverage and Fréchet distance mean little here "
+                            "(train one with: python tools/train_classifier.py --data-dir DIR --out FILE.npz, "
+                            "then set classifier = \"FILE.npz\")")
+        identity = {"data": train.source, "data_sha256": _data_sha256(opts["data_dir"], opts["verify_checksum"]),
+                    "classifier_sha256": info["sha256"]}
+        return identity, warnings
+
     def build(self, options, seeds, full_batch, device) -> ImageGame:
         return ImageGame(self, options, seeds, full_batch, device)
 
@@ -336,11 +383,14 @@ class ImageProblem(Problem):
                     "covered": "mode of >= 1 sample", "kl": "KL(mode histogram || uniform over 1,000)",
                     "hq_fraction": f"samples whose 3 channels all have confidence >= {CONFIDENT}"}
         bundled = opts["data_dir"] is None
+        train = load_digits(opts["data_dir"], "train", opts["verify_checksum"])
+        reference = load_digits(opts["data_dir"], "test", opts["verify_checksum"])
+        protocol = {**protocol, "data": train.source, "train_images": len(train)}
         return {**protocol, "covered": f">= {COVER_FRACTION:.0%} of samples labelled with it at confidence >= "
                                        f"{CONFIDENT}",
                 "kl": "KL(argmax-class histogram || uniform over 10)",
                 "fid_features": "classifier penultimate layer (64)",
-                "fid_reference": ("all 5,000 bundled digits (also the GAN's training data)" if bundled
-                                  else "the 10,000 IDX test (t10k) images"),
-                "fid_reference_samples": 5000 if bundled else 10000, "fid_generated_samples": opts["eval_samples"]}
+                "fid_reference": ("all bundled digits (also the GAN's training data)" if bundled
+                                  else "the IDX test (t10k) images"),
+                "fid_reference_samples": len(reference), "fid_generated_samples": opts["eval_samples"]}
 
