@@ -53,8 +53,15 @@ class Progress:
 def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int, int], None] | None = None,
               time_limit_s: float | None = None) -> StackResult:
     first = stack.runs[0]
+    problem = get_problem(first.problem)
+    if first.inputs:  # the files may have changed since the suite was checked (or differ on a worker)
+        found, _ = problem.check_inputs(first.options)
+        if found != first.inputs:
+            changed = ", ".join(k for k in first.inputs if found.get(k) != first.inputs[k])
+            raise ValueError(f"the files of {first.problem} changed since the suite was loaded ({changed}); "
+                             "rerun the command to check them again")
     return train_stack(
-        get_problem(first.problem), first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
+        problem, first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
         first.steps, first.eval_every, device=device, on_progress=on_progress, time_limit_s=time_limit_s,
     )
 

@@ -88,8 +88,13 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        """A hash of the resolved spec and the code version: the same run, the same id."""
-        canonical = json.dumps(self.describe(), sort_keys=True)
+        """A hash of the resolved spec and the code version: the same run, the same id.  Files
+        count by content (`inputs`), not by path: moving a data folder keeps the ids."""
+        spec = self.describe()
+        if self.inputs:
+            paths = get_problem(self.problem).PATH_OPTIONS
+            spec["options"] = {k: v for k, v in self.options.items() if k not in paths}
+        canonical = json.dumps(spec, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -346,7 +351,7 @@ def suite_from_data(
         if not isinstance(table, dict):
             raise SpecError(f"{source}: [problem.{name}] must be a table of options")
     if path is not None:  # a suite file's relative paths are read from its folder, like its plugins
-        option_tables = {name: _paths_from(path.parent, get_problem(name).PATH_OPTIONS, table)
+        option_tables = {name: _paths_from(path.parent.absolute(), get_problem(name).PATH_OPTIONS, table)
                          for name, table in option_tables.items()}
     if data_dir is not None:
         if not isinstance(data_dir, str) or not data_dir.strip():
@@ -354,7 +359,7 @@ def suite_from_data(
         readers = [n for n in problem_names if "data_dir" in get_problem(n).options]
         if not readers:
             raise SpecError("--data-dir applies to problems that read a data set (e.g. mnist); none is in this suite")
-        data_dir = str(Path(data_dir).absolute())
+        data_dir = str(Path(data_dir).expanduser().absolute())
         option_tables = {**option_tables, **{n: {**option_tables.get(n, {}), "data_dir": data_dir} for n in readers}}
     checked_options = {}
     for name in sorted(set(option_tables) | set(problem_names)):  # every table, run or not

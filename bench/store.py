@@ -117,7 +117,7 @@ def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
     elif hasattr(problem, "metric_protocol"):  # the image problems describe their own protocol
         try:
             protocol = problem.metric_protocol(run.options)
-        except (OSError, ValueError) as e:  # files gone since the suite was checked: still record the run
+        except (OSError, ValueError, KeyError, TypeError) as e:  # files changed since the suite was checked
             protocol = {"unavailable": f"{type(e).__name__}: {e}"}
     else:
         protocol = {"eval_samples": run.options["eval_samples"], "hq_threshold_stds": HQ_THRESHOLD_STDS,

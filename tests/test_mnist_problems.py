@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.execute import run_stack
+from bench.plan import StackPlan
 from bench.spec import SpecError, build_suite
 from ganopt import get_problem, get_strategy, train_stack
 from ganopt.classifier import DigitClassifier, info_path, save_weights, sha256_file
@@ -180,3 +182,40 @@ def test_a_relative_data_dir_is_read_from_the_suite_folder_and_a_digit_classifie
     assert built.runs[0].inputs["data"] == "fashion-mnist"
     assert len(built.warnings) == 1 and "classifier was trained on bundled" in built.warnings[0]
     assert "fashion-mnist" in built.warnings[0]
+
+
+def test_run_ids_do_not_depend_on_how_the_suite_path_is_written(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    _random_classifier(tmp_path / "a" / "mine.npz", 0)
+    (tmp_path / "a" / "suite.toml").write_text('problems = ["mnist"]\nstrategies = ["adam"]\nseeds = 1\n'
+                                               '[problem.mnist]\nclassifier = "mine.npz"\n')
+    monkeypatch.chdir(tmp_path)
+    relative = build_suite(Path("a/suite.toml")).runs[0]
+    assert relative.options["classifier"] == str(tmp_path / "a" / "mine.npz")
+    assert relative.run_id == build_suite(tmp_path / "a" / "suite.toml").runs[0].run_id
+    (tmp_path / "b").mkdir()  # the same files elsewhere: the same runs (files count by content)
+    for name in ("suite.toml", "mine.npz", "mine.json"):
+        (tmp_path / "b" / name).write_bytes((tmp_path / "a" / name).read_bytes())
+    assert build_suite(Path("b/suite.toml")).runs[0].run_id == relative.run_id
+
+
+def test_an_incomplete_classifier_record_is_bad_input(tmp_path):
+    weights = _random_classifier(tmp_path / "mine.npz", 0)
+    info_path(weights).write_text(json.dumps({"sha256": sha256_file(weights)}))
+    (tmp_path / "suite.toml").write_text('problems = ["mnist"]\nstrategies = ["adam"]\n'
+                                         '[problem.mnist]\nclassifier = "mine.npz"\n')
+    with pytest.raises(SpecError, match="mine.json: incomplete classifier record"):
+        build_suite(tmp_path / "suite.toml")
+
+
+def test_a_classifier_replaced_after_loading_the_suite_stops_the_stack_and_renews_the_reference(tmp_path):
+    weights = _random_classifier(tmp_path / "mine.npz", 0)
+    (tmp_path / "suite.toml").write_text('problems = ["mnist"]\nstrategies = ["adam"]\nseeds = 1\nsteps = 2\n'
+                                         '[problem.mnist]\narch = "mlp"\neval_samples = 2048\nclassifier = "mine.npz"\n')
+    suite = build_suite(tmp_path / "suite.toml")
+    problem, options = get_problem("mnist"), suite.runs[0].options
+    before = problem.reference_stats(options)[0]
+    _random_classifier(weights, 1)
+    with pytest.raises(ValueError, match=r"changed since the suite was loaded \(classifier_sha256\)"):
+        run_stack(StackPlan(suite.runs), torch.device("cpu"))
+    assert not torch.equal(problem.reference_stats(options)[0], before)

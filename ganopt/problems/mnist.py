@@ -44,12 +44,23 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
-from ..classifier import classifier_info, classify, frechet_distance, gaussian_stats, kl_to_uniform, load_classifier
+from ..classifier import (
+    WEIGHTS,
+    classifier_info,
+    classify,
+    frechet_distance,
+    gaussian_stats,
+    info_path,
+    kl_to_uniform,
+    load_classifier,
+    sha256_file,
+)
 from ..data import load_digits
 from ..losses import LOSSES, discriminator_loss, generator_loss
 from ..nets import init_mlp, mlp_forward
@@ -337,7 +348,8 @@ class ImageProblem(Problem):
     def reference_stats(self, opts: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and covariance of the classifier features of the real reference digits (all
         bundled digits, or the IDX test split), computed once per data set and classifier."""
-        key = (opts["data_dir"], opts["classifier"], opts["verify_checksum"])
+        classifier_sha = sha256_file(Path(opts["classifier"]) if opts["classifier"] else WEIGHTS)
+        key = (opts["data_dir"], classifier_sha, opts["verify_checksum"])
         if key not in self._reference:
             digits = load_digits(opts["data_dir"], "test", opts["verify_checksum"])
             images = torch.from_numpy(digits.floats()).unsqueeze(1)
@@ -358,8 +370,13 @@ class ImageProblem(Problem):
                              f"files are {test.source}: both splits must come from one data set")
         load_classifier(opts["classifier"])  # checks the weights against their recorded SHA-256
         info = classifier_info(opts["classifier"])
+        try:
+            self.metric_protocol(opts)  # every field of the classifier's record that a run will store
+            data_kind, classifier_kind = _image_kind(train.source), _image_kind(info["data"])
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"{info_path(Path(opts['classifier'] or WEIGHTS))}: incomplete classifier record "
+                             f"({type(e).__name__}: {e}); tools/train_classifier.py writes a complete one") from None
         warnings = []
-        data_kind, classifier_kind = _image_kind(train.source), _image_kind(info.get("data", ""))
         if data_kind and classifier_kind and data_kind != classifier_kind:
             warnings.append(f"{self.name}: the data are {train.source} images but the classifier was trained on "
                             f"{info.get('data')}: its classes, coverage and Fréchet distance mean little here "
