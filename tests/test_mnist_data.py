@@ -1,6 +1,7 @@
 """The digit loader on real files (bundled, Fashion-MNIST IDX) and on broken ones."""
 
 import gzip
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -8,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganopt.data import DataFileError, DataFileMissing, load_bundled, load_idx_split, read_idx, stratified_split
+from ganopt.data import (
+    DataFileError,
+    DataFileMissing,
+    load_bundled,
+    load_digits,
+    load_idx_split,
+    read_idx,
+    stratified_split,
+)
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not FASHION.is_dir(), reason=f"{FASHION} absent: apt-get install -y dataset-fashion-mnist")
@@ -143,3 +152,13 @@ def test_a_copied_official_gzip_is_accepted_by_content(tmp_path):
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         shutil.copy(FASHION / name, tmp_path / name)
     assert load_idx_split(tmp_path, "test").source == "fashion-mnist"
+
+
+def test_the_data_cache_follows_the_files(small):
+    folder, images, labels = small
+    first = load_digits(folder, "train", False)
+    assert load_digits(folder, "train", False) is first  # read once while the files stay the same
+    write_idx(folder, "train", 255 - images, labels)
+    os.utime(folder / "train-images-idx3-ubyte", ns=(1, 1))  # a distinct modification time
+    again = load_digits(folder, "train", False)
+    assert np.array_equal(again.images, 255 - images) and again.sha256 != first.sha256

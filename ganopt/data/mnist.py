@@ -20,7 +20,7 @@ import hashlib
 import os
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +92,11 @@ class Digits:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the images and labels (computed once per loaded data set)."""
+        return hashlib.sha256(self.images.tobytes() + self.labels.tobytes()).hexdigest()
 
     def floats(self) -> np.ndarray:
         """Images as float32 in [0, 1], the range of the generators' sigmoid outputs."""
@@ -204,11 +209,33 @@ def load_idx_split(data_dir: os.PathLike | str, split: str = "train", verify_che
     return Digits(images, labels, image_source)
 
 
-@lru_cache(maxsize=8)
 def load_digits(data_dir: os.PathLike | str | None = None, split: str = "train",
                 verify_checksum: bool = True) -> Digits:
     """`data_dir` None: the 5,000 bundled digits (whatever the split); else one IDX split.
-    Cached: one read per process (treat the arrays as read-only)."""
+    Cached while the files stay the same (size and modification time): one read per process
+    (treat the arrays as read-only)."""
+    return _load_digits(None if data_dir is None else str(data_dir), split, verify_checksum,
+                        _files_signature(data_dir, split))
+
+
+def _files_signature(data_dir: os.PathLike | str | None, split: str) -> tuple:
+    if data_dir is None:
+        paths = [BUNDLED_PATH]
+    else:
+        folder = Path(data_dir)
+        paths = [folder / f"{name}{ext}" for name in IDX_FILES.get(split, ()) for ext in ("", ".gz")]
+    stats = []
+    for path in paths:
+        try:
+            st = path.stat()
+            stats.append((str(path), st.st_size, st.st_mtime_ns))
+        except OSError:
+            stats.append((str(path), None, None))
+    return tuple(stats)
+
+
+@lru_cache(maxsize=8)
+def _load_digits(data_dir: str | None, split: str, verify_checksum: bool, signature: tuple) -> Digits:
     if data_dir is None:
         return load_bundled()
     return load_idx_split(data_dir, split, verify_checksum)
