@@ -230,13 +230,18 @@ def _names(value, key: str, source: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def define_strategy(name: str, table: Any, source: str) -> Strategy:
-    where = f"{source}: [strategy.{name}]"
+def _check_table(table: Any, where: str, keys) -> None:
+    """A TOML table whose keys are all among `keys`."""
     if not isinstance(table, dict):
         raise SpecError(f"{where} must be a table of settings")
-    unknown = sorted(set(table) - set(STRATEGY_KEYS))
+    unknown = sorted(set(table) - set(keys))
     if unknown:
-        raise SpecError(f"{where}: {_choices_message('key', unknown[0], STRATEGY_KEYS)}")
+        raise SpecError(f"{where}: {_choices_message('key', unknown[0], keys)}")
+
+
+def define_strategy(name: str, table: Any, source: str) -> Strategy:
+    where = f"{source}: [strategy.{name}]"
+    _check_table(table, where, STRATEGY_KEYS)
     settings = dict(table)
     like = settings.pop("like", None)
     if like is not None:
@@ -418,11 +423,7 @@ def _paths_from(folder: Path, keys: tuple[str, ...], table: dict[str, Any]) -> d
 
 def _tuning(table: Any, source: str, eval_seeds: list[int]) -> Tuning:
     where = f"{source}: [tuning]"
-    if not isinstance(table, dict):
-        raise SpecError(f"{where} must be a table")
-    unknown = sorted(set(table) - set(TUNING_KEYS))
-    if unknown:
-        raise SpecError(f"{where}: {_choices_message('key', unknown[0], TUNING_KEYS)}")
+    _check_table(table, where, TUNING_KEYS)
     trials = _int(table.get("trials", 4), "[tuning] trials", source, maximum=1000)
 
     def positive_range(key, default):

@@ -73,12 +73,17 @@ def info_path(weights: Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
+def weights_path(path: str | None = None) -> Path:
+    """A classifier option's weights file: `path`, or the committed weights when None."""
+    return Path(path) if path is not None else WEIGHTS
+
+
 def load_classifier(path: str | None = None, device: str = "cpu") -> DigitClassifier:
     """The classifier from `path` (default: the committed weights), checked against the SHA-256
     recorded in the JSON beside it; on `device`, in eval mode, without gradients, its weights
     channels-last (see `classify`).  Checked on every call (a 400 KB hash), loaded once per
     content and device."""
-    weights = Path(path) if path is not None else WEIGHTS
+    weights = weights_path(path)
     meta = info_path(weights)
     if not weights.is_file() or not meta.is_file():
         raise FileNotFoundError(f"{weights}: classifier weights or their {meta.name} not found "
@@ -111,7 +116,7 @@ def _load_weights(weights: str, sha256: str, device: str) -> DigitClassifier:
 
 def classifier_info(path: str | None = None) -> dict:
     """The JSON record beside the weights: sha256, held-out accuracy, split, seed, command."""
-    return json.loads(info_path(Path(path) if path is not None else WEIGHTS).read_text())
+    return json.loads(info_path(weights_path(path)).read_text())
 
 
 @torch.no_grad()

@@ -43,14 +43,12 @@ under the harness's generic mode-coverage names.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from ..classifier import (
-    WEIGHTS,
     classifier_info,
     classify,
     frechet_distance,
@@ -59,6 +57,7 @@ from ..classifier import (
     kl_to_uniform,
     load_classifier,
     sha256_file,
+    weights_path,
 )
 from ..data import load_digits
 from ..losses import LOSSES, discriminator_loss, generator_loss
@@ -342,7 +341,7 @@ class ImageProblem(Problem):
     def reference_stats(self, opts: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and covariance of the classifier features of the real reference digits (all
         bundled digits, or the IDX test split), computed once per data set and classifier."""
-        classifier_sha = sha256_file(Path(opts["classifier"]) if opts["classifier"] else WEIGHTS)
+        classifier_sha = sha256_file(weights_path(opts["classifier"]))
         key = (opts["data_dir"], classifier_sha, opts["verify_checksum"])
         if key not in self._reference:
             digits = load_digits(opts["data_dir"], "test", opts["verify_checksum"])
@@ -368,7 +367,7 @@ class ImageProblem(Problem):
             self.metric_protocol(opts)  # every field of the classifier's record that a run will store
             data_kind, classifier_kind = _image_kind(train.source), _image_kind(info["data"])
         except (KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{info_path(Path(opts['classifier'] or WEIGHTS))}: incomplete classifier record "
+            raise ValueError(f"{info_path(weights_path(opts['classifier']))}: incomplete classifier record "
                              f"({type(e).__name__}: {e}); tools/train_classifier.py writes a complete one") from None
         warnings = []
         if data_kind and classifier_kind and data_kind != classifier_kind:
