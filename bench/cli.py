@@ -22,7 +22,7 @@ from . import compare as compare_mod
 from . import executors, perf
 from .execute import execute_in_process, resolve_device
 from .plan import plan_stacks
-from .report import failure_table, write_report
+from .report import failure_table, scorecards, write_report
 from .spec import SpecError, available_suites, build_suite, find_suite, read_suite_file
 from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
 from .tuning import select_best
@@ -91,7 +91,7 @@ def make_parser() -> argparse.ArgumentParser:
 def cmd_report(args) -> int:
     path: Path = args.path
     if path.is_dir():
-        runs = compare_mod.load_runs(path)
+        runs, declarations = compare_mod.load_runs(path)
         records = pd.read_csv(path / "curves.csv") if (path / "curves.csv").is_file() else pd.DataFrame()
         records = records.drop(columns=[c for c in ("problem", "strategy", "seed") if c in records.columns])
         samples: dict = {}
@@ -104,7 +104,7 @@ def cmd_report(args) -> int:
                     raise StoreError(f"{path} has no runs of suite {args.suite!r}; it has: {', '.join(sorted(set(runs['suite'])))}")
                 runs = runs[runs["suite"] == args.suite]
             ids = list(runs["run_id"])
-            records, samples = store.records_frame(ids), store.samples(ids)
+            records, samples, declarations = store.records_frame(ids), store.samples(ids), store.declarations()
         out = args.out or Path("results") / "report"
     else:
         raise StoreError(f"{path} does not exist: give a results store or a report folder")
@@ -113,7 +113,7 @@ def cmd_report(args) -> int:
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out {out} exists and is not a directory")
     title = f"ganopt suite `{args.suite}`" if args.suite else f"ganopt results from {path}"
-    print(write_report(out, title, runs.reset_index(drop=True), records, samples))
+    print(write_report(out, title, runs.reset_index(drop=True), records, samples, declarations))
     print(f"\ntables, plots and report.html in {out}/", file=sys.stderr)
     return 0
 
@@ -121,9 +121,7 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     if not 0 < args.alpha < 1:
         raise SpecError(f"--alpha must lie in (0, 1), got {args.alpha:g}")
-    baseline = compare_mod.load_runs(args.baseline, args.suite)
-    change = compare_mod.load_runs(args.change, args.suite)
-    table = compare_mod.compare_runs(baseline, change, args.alpha)
+    table = compare_mod.compare_sets(args.baseline, args.change, args.suite, args.alpha)
     if table.empty:
         raise StoreError("the two result sets share no problem x strategy")
     shown = table.assign(p=table["p"].map(lambda p: "—" if pd.isna(p) else f"{p:.3f}"),
@@ -212,7 +210,8 @@ def cmd_run(args) -> int:
             trained = train_pending(store, suite.name, suite.runs, device, env, args, "tuning trials" if suite.tuning else "")
             all_runs = list(suite.runs)
             if suite.tuning is not None:
-                best = select_best(store.runs_frame([r.run_id for r in suite.runs]))
+                best = select_best(store.runs_frame([r.run_id for r in suite.runs]),
+                                   scorecards([r.problem for r in suite.runs], store.declarations()))
                 eval_runs = suite.eval_runs(best)
                 trained += train_pending(store, suite.name, eval_runs, device, env, args, "best settings on fresh seeds")
                 all_runs += eval_runs
@@ -226,7 +225,7 @@ def cmd_run(args) -> int:
         run_ids = [r.run_id for r in all_runs]
         runs = store.runs_frame(run_ids)
         table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
-                             store.samples(run_ids))
+                             store.samples(run_ids), store.declarations())
     print(table)
     failures = failure_table(runs)
     print(f"\n{trained} runs trained in {elapsed:.1f}s; tables, plots and report.html in {out}/", file=sys.stderr)

@@ -8,29 +8,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from .report import protocol_for, worst_if_diverged
+from .report import Scorecard, read_declarations, score_diverged, scorecards
 from .stats import mann_whitney_p
 from .store import Store, StoreError
 
-# metric, higher is better, smallest relative change that counts: wall time on a 2-core
-# machine varied by up to 79% between quiet repeats (benchmarks/README.md), so only a 2x
-# slowdown counts, and only when it costs at least WALL_MIN_SECONDS per run (the wall time of
-# very short runs is mostly start-up noise)
+# wall time on a 2-core machine varied by up to 79% between quiet repeats (benchmarks/README.md),
+# so only a 2x slowdown counts, and only when it costs at least WALL_MIN_SECONDS per run (the
+# wall time of very short runs is mostly start-up noise)
 WALL_MIN_SECONDS = 0.5
-CHECKS = [("modes_covered", True, 0.0), ("hq_fraction", True, 0.0), ("kl_modes", False, 0.0),
-          ("dist_to_eq", False, 0.0), ("grad_evals", False, 0.0), ("wall_s", False, 1.0)]
+WALL_MIN_CHANGE = 1.0
+COST_METRICS = [("grad_evals", 0.0), ("wall_s", WALL_MIN_CHANGE)]  # lower is better
 
 
-def load_runs(path: Path, suite: str | None = None) -> pd.DataFrame:
-    """Runs from a store file or from a report folder (its summary.csv)."""
+def load_runs(path: Path, suite: str | None = None) -> tuple[pd.DataFrame, dict[str, tuple]]:
+    """Runs (final metrics as columns) and their problems' metric declarations, from a store
+    file or from a report folder (its summary.csv and declarations.json)."""
     path = Path(path)
     if path.is_dir():
         if not (path / "summary.csv").is_file():
             raise StoreError(f"{path} has no summary.csv: give a results store or a report folder")
         runs = pd.read_csv(path / "summary.csv")
+        declarations = read_declarations(path)
     elif path.is_file():
         with Store(path) as store:
             runs = store.runs_frame()
+            declarations = store.declarations()
     else:
         raise StoreError(f"{path} does not exist")
     if suite is not None:
@@ -39,15 +41,17 @@ def load_runs(path: Path, suite: str | None = None) -> pd.DataFrame:
         runs = runs[runs["suite"] == suite]
     if runs.empty:
         raise StoreError(f"{path} holds no runs")
-    return runs
+    return runs, declarations
 
 
-def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per problem x strategy x metric present in both; `regression` is True when the
-    change is worse with a one-sided Mann-Whitney p <= alpha and by more than the metric's
-    minimum relative change, or when more runs diverged or failed."""
+def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, Scorecard],
+                 alpha: float = 0.05) -> pd.DataFrame:
+    """One row per problem x strategy x metric present in both: every ranked metric the problem
+    declares, gradient evaluations and wall time.  `regression` is True when the change is worse
+    with a one-sided Mann-Whitney p <= alpha (and, for wall time, by more than the noise), or
+    when more runs diverged or failed."""
     rows = []
-    a_all, b_all = worst_if_diverged(baseline), worst_if_diverged(change)
+    a_all, b_all = score_diverged(baseline, cards), score_diverged(change, cards)
     for (problem, strategy), b in b_all.groupby(["problem", "strategy"], sort=False):
         a = a_all[(a_all["problem"] == problem) & (a_all["strategy"] == strategy)]
         if a.empty:
@@ -59,10 +63,10 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, alpha: float = 0.
                      "regression": b_bad / len(b) > a_bad / len(a)})
         a_ok = a[a["status"].isin(["done", "diverged"])]
         b_ok = b[b["status"].isin(["done", "diverged"])]
-        kind_metrics = {"modes_covered", "hq_fraction", "kl_modes"} if protocol_for(problem).primary == "modes_covered" \
-            else {"dist_to_eq"}
-        for metric, higher, min_change in CHECKS:
-            if metric not in kind_metrics | {"grad_evals", "wall_s"}:
+        checks = [(m.name, m.higher_is_better, 0.0) for m in cards[problem].metrics if m.ranked]
+        checks += [(name, False, min_change) for name, min_change in COST_METRICS]
+        for metric, higher, min_change in checks:
+            if metric not in a_ok or metric not in b_ok:
                 continue
             x, y = a_ok[metric].astype(float), b_ok[metric].astype(float)
             if x.dropna().empty or y.dropna().empty:
@@ -78,3 +82,11 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, alpha: float = 0.
                          "change": mean_b, "relative": relative, "p": p,
                          "regression": bool(worse and not math.isnan(p) and p <= alpha and big_enough)})
     return pd.DataFrame(rows)
+
+
+def compare_sets(baseline: Path, change: Path, suite: str | None, alpha: float) -> pd.DataFrame:
+    """Load both result sets and compare them, with the declarations either side carries."""
+    a, a_declared = load_runs(baseline, suite)
+    b, b_declared = load_runs(change, suite)
+    cards = scorecards(pd.concat([a["problem"], b["problem"]]), {**a_declared, **b_declared})
+    return compare_runs(a, b, cards, alpha)

@@ -71,7 +71,8 @@ def warm_up(stack: StackPlan, device: torch.device) -> None:
     selection) are not charged to whichever stack happens to run first."""
     first = stack.runs[0]
     try:
-        train_stack(get_problem(first.problem), first.options, [first.strategy], [first.seed], 2, 2, device=device)
+        train_stack(get_problem(first.problem), first.options, [first.strategy], [first.seed], 2, 2, device=device,
+                    calibrate=False)
     except Exception:  # the real stack will report its own failure
         pass
 

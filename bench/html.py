@@ -20,6 +20,7 @@ th:first-child, td:first-child { text-align: left; }
 th { background: #f4f4f4; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.4rem 0; }
 .notes { font-size: 0.85rem; color: #444; }
+.verdict { background: #f4f8fb; border-left: 4px solid #0072B2; padding: 0.5rem 0.8rem; }
 pre { background: #f7f7f7; padding: 0.6rem; font-size: 0.75rem; overflow-x: auto; }
 """
 
@@ -49,17 +50,19 @@ def _provenance(provenance: dict[str, dict]) -> str:
     return "<pre>" + html.escape("\n".join(lines)) + "</pre>"
 
 
-def write_html(path: Path, title: str, notes: list[str], tables: dict[str, pd.DataFrame],
-               figures: dict[str, list[Path]], provenance: dict[str, dict]) -> Path:
+def write_html(path: Path, title: str, notes: list[str], reports: dict, figures: dict[str, list[Path]],
+               provenance: dict[str, dict]) -> Path:
+    """`reports`: problem -> ProblemReport (its verdict and table), in the suite's order."""
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-             "<ul class=notes>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
-    for problem, table in tables.items():
-        parts += [f"<h2>{html.escape(problem)}</h2>", _table(table)]
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    for problem, report in reports.items():
+        parts += [f"<h2>{html.escape(problem)}</h2>",
+                  f"<p class=verdict><b>Verdict.</b> {html.escape(report.verdict.text())}</p>", _table(report.table)]
         parts += [_image(p) for p in figures.get(problem, [])]
     for section, paths in figures.items():
-        if section not in tables:
+        if section not in reports:
             parts += [f"<h2>{html.escape(section)}</h2>"] + [_image(p) for p in paths]
+    parts += ["<h2>Notes</h2>", "<ul class=notes>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
     parts += ["<h2>Provenance</h2>", _provenance(provenance), "</body></html>"]
     path.write_text("\n".join(parts))
     return path

@@ -151,9 +151,12 @@ def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: 
     peak = matmul_flops_per_second(device)
     progress(f"matmul peak ({device}): {peak / 1e9:.1f} GFLOP/s (2048^3 fp32)")
     for problem in problems:
-        options = PERF_OPTIONS if get_problem(problem).kind == "mixture" else {}
+        # the perf nets and the plain per-run loop are written for MLP pairs on 2-D points: they
+        # apply to the problems that take these options (the mixtures)
+        mlp_pair = set(PERF_OPTIONS) <= set(get_problem(problem).options)
+        options = PERF_OPTIONS if mlp_pair else {}
         baseline = None
-        if get_problem(problem).kind == "mixture":
+        if mlp_pair:
             base = plain_loop(get_problem(problem).check_options(options), device, min_seconds)
             baseline = base["seconds_per_step_per_run"]
             rows.append(_row(problem, "plain loop (torch.optim.Adam)", "alternating", "adam", 1, base, peak, baseline))

@@ -15,8 +15,6 @@ import pandas as pd  # noqa: E402
 
 from scipy.stats import gaussian_kde  # noqa: E402
 
-from ganopt import get_problem  # noqa: E402
-
 # Okabe & Ito's colour-blind-safe palette, then matplotlib's tab10 for long lists; line styles
 # and markers vary too, so strategies stay apart in greyscale.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -45,43 +43,52 @@ def strategy_styles(names) -> dict[str, dict]:
             for i, name in enumerate(dict.fromkeys(names))}
 
 
-def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples: dict) -> dict[str, list[Path]]:
-    """Every plot of a report, grouped by problem (and "all problems" for the profile)."""
+def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples: dict,
+                cards: dict) -> dict[str, list[Path]]:
+    """Every plot of a report, grouped by problem (and "all problems" for the profile).  What is
+    drawn follows the data and the declarations: sample scatters for 2-D samples, image grids
+    for images, a trajectory panel where runs recorded a path, a curve per plotted metric."""
     styles = strategy_styles(summary["strategy"])
     colors = {name: style["color"] for name, style in styles.items()}
     written: dict[str, list[Path]] = {}
     for problem, runs in summary.groupby("problem", sort=False):
+        card = cards[problem]
         problem_curves = curves[curves["problem"] == problem]
         figures = written.setdefault(problem, [])
-        kind = get_problem(problem).kind
-        if kind == "image":
-            figures.append(plot_image_grids(out / f"samples_{problem}.png", problem, runs, samples))
-            figures.append(plot_budgets(out / f"coverage_{problem}.png", problem, problem_curves, styles,
-                                        "modes_covered", "modes (classes) covered"))
-            if problem_curves["fid"].notna().any():
-                figures.append(plot_budgets(out / f"fid_{problem}.png", problem, problem_curves, styles,
-                                            "fid", "Fréchet distance (classifier features)", log=True))
-        elif kind == "game":
-            figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, colors))
-            figures.append(plot_budgets(out / f"distance_{problem}.png", problem, problem_curves, styles,
-                                        "dist_to_eq", "distance to equilibrium", log=True))
-        else:
-            figures.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples))
-            figures.append(plot_budgets(out / f"coverage_{problem}.png", problem, problem_curves, styles,
-                                        "modes_covered", "modes covered"))
+        shapes = {samples[r].shape[1:] for r in runs["run_id"] if r in samples}
+        if any(len(shape) == 3 for shape in shapes):  # [N, C, H, W]: images
+            figures.append(plot_image_grids(out / f"samples_{problem}.png", problem, runs, samples, card.primary))
+        elif shapes == {(2,)}:  # [N, 2]: points in the plane
+            figures.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples, card.primary))
+        if {"traj_x", "traj_y"} <= set(problem_curves.columns) and problem_curves["traj_x"].notna().any():
+            figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, colors,
+                                             card.primary))
+        for metric in [card.primary] + [m for m in card.metrics if m.plot and not m.primary]:
+            if metric.name in problem_curves and problem_curves[metric.name].notna().any():
+                figures.append(plot_budgets(out / f"{metric.name}_{problem}.png", problem, problem_curves, styles,
+                                            metric.name, metric.label, log=metric.log))
         figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, colors))
-    profile = plot_performance_profile(out / "performance_profile.png", summary, curves, styles)
+    profile = plot_performance_profile(out / "performance_profile.png", summary, curves, styles, cards)
     if profile is not None:
         written["all problems"] = [profile]
     return written
 
 
-def _mode_centers(runs: pd.DataFrame, problem: str) -> np.ndarray:
-    p = get_problem(problem)
-    return p.centers(json.loads(runs["options"].iloc[0])).numpy()
+def _landmarks(runs: pd.DataFrame, problem: str) -> np.ndarray | None:
+    """The points a problem marks on its sample plots (true modes), when it is registered here."""
+    from ganopt.problems import PROBLEMS
+
+    if problem not in PROBLEMS:
+        return None
+    points = PROBLEMS[problem].landmarks(json.loads(runs["options"].iloc[0]))
+    return None if points is None else np.asarray(points)
 
 
-def plot_image_grids(path: Path, problem: str, runs: pd.DataFrame, samples: dict, side: int = 8) -> Path:
+def _score(value, metric) -> str:
+    return "—" if value is None or pd.isna(value) else f"{metric.label}: {value:.{min(metric.digits, 3)}f}"
+
+
+def plot_image_grids(path: Path, problem: str, runs: pd.DataFrame, samples: dict, metric, side: int = 8) -> Path:
     """An 8x8 grid of generated images per strategy (its lowest seed); 3 channels show as RGB."""
     strategies = list(dict.fromkeys(runs["strategy"]))
     cols = min(3, len(strategies))
@@ -103,19 +110,23 @@ def plot_image_grids(path: Path, problem: str, runs: pd.DataFrame, samples: dict
             r, q = divmod(i, side)
             canvas[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = images[i].transpose(1, 2, 0)
         ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
-        ax.set_title(f"{strategy} · seed {run.seed}\n{run.modes_covered:.0f}/{run.modes_total:.0f} modes", fontsize=8)
+        ax.set_title(f"{strategy} · seed {run.seed}\n{_score(getattr(run, metric.name, None), metric)}", fontsize=8)
     fig.suptitle(f"{problem}: generated samples", fontsize=10)
     return save(fig, path)
 
 
-def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) -> Path:
+def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict, metric) -> Path:
     """A grid of scatter panels: one row per strategy, one column per seed; true modes in red."""
-    centers = _mode_centers(runs, problem)
+    centers = _landmarks(runs, problem)
+    if centers is not None:
+        span = np.abs(centers).max() * 1.5
+    else:  # no landmarks: frame the bulk of the samples themselves
+        points = np.concatenate([samples[r] for r in runs["run_id"] if r in samples])
+        span = float(np.quantile(np.abs(points[np.isfinite(points).all(1)]), 0.98)) * 1.2 or 1.0
     strategies = list(dict.fromkeys(runs["strategy"]))
     seeds = sorted(runs["seed"].unique())[:MAX_SEED_COLUMNS]
     fig, axes = plt.subplots(len(strategies), len(seeds), figsize=(2.4 * len(seeds), 2.4 * len(strategies)),
                              squeeze=False)
-    span = np.abs(centers).max() * 1.5
     for r, strategy in enumerate(strategies):
         for c, seed in enumerate(seeds):
             ax = axes[r][c]
@@ -125,7 +136,7 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
                 ax.scatter(xy[:, 0], xy[:, 1], s=1, alpha=0.3, color="#0072B2", rasterized=True)
                 _density_contours(ax, xy, span)
                 status = row["status"].iloc[0]
-                label = f"{row['modes_covered'].iloc[0]:.0f}/{row['modes_total'].iloc[0]:.0f} modes"
+                label = _score(row[metric.name].iloc[0] if metric.name in row else None, metric)
                 outside = float(np.mean(np.abs(xy).max(axis=1) > span))
                 if outside > 0.005:
                     label += f" · {outside:.0%} outside view"
@@ -135,7 +146,8 @@ def plot_samples(path: Path, problem: str, runs: pd.DataFrame, samples: dict) ->
                 status = row["status"].iloc[0]
                 when = f" at step {row['diverged_step'].iloc[0]:.0f}" if status == "diverged" else ""
                 ax.set_title(f"{strategy} · seed {seed}\n{status.upper()}{when}", fontsize=8)
-            ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="#D55E00", linewidths=1)
+            if centers is not None:
+                ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="#D55E00", linewidths=1)
             ax.set_xlim(-span, span)
             ax.set_ylim(-span, span)
             ax.set_aspect("equal")
@@ -170,35 +182,33 @@ def plot_budgets(path: Path, problem: str, curves: pd.DataFrame, styles: dict, y
     return save(fig, path)
 
 
-def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame) -> Path:
+def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame, metric) -> Path:
     """The primary metric at the end of each tuning trial against its generator learning rate
-    (mean over the tuning seeds; a diverged or failed trial scores the worst value)."""
-    from .report import protocol_for, worst_if_diverged
-
-    protocol = protocol_for(problem)
-    scored = worst_if_diverged(trials)
-    worst = 0.0 if protocol.higher_is_better else np.inf
-    scored.loc[~scored["status"].isin(["done", "diverged"]), protocol.primary] = worst
+    (mean over the tuning seeds; `trials` has diverged runs scored already, a failed trial
+    scores the worst value)."""
+    scored = trials.copy()
+    worst = metric.diverged if metric.diverged is not None else metric.worst
+    scored.loc[~scored["status"].isin(["done", "diverged"]), metric.name] = worst
     styles = strategy_styles(scored["strategy"])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for strategy, group in scored.groupby("strategy", sort=False):
-        means = group.groupby("lr_g")[protocol.primary].mean().sort_index()
+        means = group.groupby("lr_g")[metric.name].mean().sort_index()
         ax.plot(means.index, means.to_numpy(), label=strategy, **{**styles[strategy], "markevery": 1})
     ax.set_xscale("log")
-    if not protocol.higher_is_better:
+    if metric.log:
         ax.set_yscale("log")
     ax.set_xlabel("generator learning rate lr_G (lr_D follows the strategy's ratio)")
-    ax.set_ylabel(protocol.label)
+    ax.set_ylabel(metric.label)
     ax.set_title(f"{problem}: sensitivity to the learning rate (tuning trials)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     return save(fig, path)
 
 
-def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataFrame, styles: dict) -> Path | None:
+def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataFrame, styles: dict,
+                             cards: dict) -> Path | None:
     """Dolan & Moré performance profile over problems: cost = median gradient evaluations to
     reach the problem's target over seeds (failed when fewer than half the seeds reach it)."""
-    from .report import protocol_for
     from .stats import performance_profile, time_to_target
 
     costs = {}
@@ -206,7 +216,7 @@ def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataF
         problem_curves = curves[curves["problem"] == problem]
         if problem_curves.empty:
             continue
-        hits = time_to_target(problem_curves, problem_curves.eval(protocol_for(problem).target))
+        hits = time_to_target(problem_curves, cards[problem].reached(problem_curves))
         per_strategy = {}
         for strategy, group in runs.groupby("strategy", sort=False):
             values = hits.reindex(group["run_id"]).fillna(np.inf).to_numpy()
@@ -271,8 +281,10 @@ def trajectory_frame(curves: pd.DataFrame) -> float:
     return 2.5 * max(float(finite.max()) if finite.size else 1.0, 1e-3)
 
 
-def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> Path:
-    """Left: the path of the first seed in the (theta_0, phi_0) plane; right: distance to equilibrium."""
+def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, colors: dict,
+                      metric) -> Path:
+    """Left: the path of the first seed in the (theta_0, phi_0) plane; right: the primary metric
+    (for the analytic games, the distance to the equilibrium)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     first_seed = curves["seed"].min() if not curves.empty else 0
     for strategy, group in curves.groupby("strategy", sort=False):
@@ -280,7 +292,7 @@ def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.D
         left.plot(path_xy["traj_x"], path_xy["traj_y"], color=colors[strategy], label=strategy, lw=1)
         left.plot(path_xy["traj_x"].iloc[0], path_xy["traj_y"].iloc[0], "o", color=colors[strategy], ms=4)
         n_runs = group["run_id"].nunique()
-        stats = group.groupby("step")["dist_to_eq"].agg(["mean", "size"])
+        stats = group.groupby("step")[metric.name].agg(["mean", "size"])
         stats = stats[stats["size"] == n_runs]["mean"]  # stop where a seed diverged
         right.plot(stats.index, stats.values, color=colors[strategy], label=strategy)
     left.plot(0, 0, "*", color="black", ms=12, label="equilibrium")
@@ -293,10 +305,11 @@ def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.D
     left.set_title(f"trajectories (lowest seed, here {first_seed}; dots: start;\n"
                    "paths leaving the frame move away from the equilibrium)", fontsize=9)
     left.legend(fontsize=7)
-    right.set_yscale("log")
+    if metric.log:
+        right.set_yscale("log")
     right.set_xlabel("step")
-    right.set_ylabel("distance to equilibrium")
-    right.set_title("distance to equilibrium (mean over seeds)")
+    right.set_ylabel(metric.label)
+    right.set_title(f"{metric.label} (mean over seeds)")
     right.grid(alpha=0.3, which="both")
     fig.suptitle(problem)
     return save(fig, path)

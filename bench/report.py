@@ -1,63 +1,90 @@
-"""Reports from the results store: the headline table per problem (mean ± standard error,
-bootstrap interval, a test against the best strategy, the metric at an equal gradient-
-evaluation budget, time to target), as Markdown, terminal text and one self-contained HTML
-file, plus CSV exports and the plots."""
+"""Reports from the results store: per problem a stated verdict and the headline table (mean ±
+standard error, bootstrap interval, Holm-corrected tests against the best strategy, the metric at
+an equal gradient-evaluation budget, time to target), as Markdown, terminal text and one
+self-contained HTML file, plus CSV exports and the plots.
+
+Everything a report knows about a problem comes from its metric declarations (stored with its
+runs): which metric is the headline, which way is better, what a diverged run scores, when a
+run has reached the target.  No problem kind is special here."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ganopt import get_problem
+from ganopt.metrics import Metric, Target
 
 from . import html, plots
-from .stats import bootstrap_ci, mann_whitney_p, mean_and_se, time_to_target, value_at_budget
+from .stats import (bootstrap_ci, cliffs_delta, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p, still_moving,
+                    time_to_target, value_at_budget)
 
 SUMMARY_DROP = ["spec", "provenance", "finished"]
+ALPHA = 0.05
+FINISHED = ("done", "diverged")
 
 
 @dataclass(frozen=True)
-class Protocol:
-    """What "better" means on one kind of problem."""
+class Scorecard:
+    """One problem's metric declarations, as the harness reads them."""
 
-    primary: str  # the metric the headline compares
-    higher_is_better: bool
-    label: str
-    digits: int
-    target: str  # a pandas query on curves: when a run has "solved" the problem
+    metrics: tuple[Metric, ...]
+    target: Target
 
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.higher_is_better else a < b
+    @property
+    def primary(self) -> Metric:
+        return next(m for m in self.metrics if m.primary)
+
+    def columns(self) -> list[Metric]:
+        """The ranked metrics of the headline table after the primary: ganopt's own, then the
+        literature's."""
+        shown = [m for m in self.metrics if m.ranked and m.show and not m.primary]
+        return [m for m in shown if not m.literature] + [m for m in shown if m.literature]
+
+    def reached(self, curves: pd.DataFrame) -> pd.Series:
+        """Per evaluation (aligned with `curves`): has the run reached the target?"""
+        if curves.empty or not self.target.query:
+            return pd.Series(False, index=curves.index)
+        try:
+            return curves.eval(self.target.query).fillna(False).astype(bool)
+        except (KeyError, NameError, pd.errors.UndefinedVariableError):  # a metric the runs did not record
+            return pd.Series(False, index=curves.index)
 
 
-MIXTURE = Protocol("modes_covered", True, "modes covered", 1,
-                   "modes_covered == modes_total and hq_fraction >= 0.5")
-GAME = Protocol("dist_to_eq", False, "distance to equilibrium", 4, "dist_to_eq <= 0.1")
-TARGET_TEXT = {"mixture and image": "every mode (class) covered and high-quality (confident) fraction ≥ 0.5",
-               "game": "distance to equilibrium ≤ 0.1"}
+def scorecards(problems, stored: dict[str, tuple]) -> dict[str, Scorecard]:
+    """The declarations of each problem: as stored with its runs, else from the registry (a
+    report folder written before declarations were stored)."""
+    from ganopt.problems import PROBLEMS
+
+    cards = {}
+    for name in dict.fromkeys(problems):
+        if name in stored:
+            cards[name] = Scorecard(*stored[name])
+        elif name in PROBLEMS:
+            cards[name] = Scorecard(PROBLEMS[name].declarations(), PROBLEMS[name].target)
+        else:
+            raise ValueError(f"no metric declarations for problem {name!r}: it is not registered (load its plugin) "
+                             "and the results carry none")
+    return cards
 
 
-def protocol_for(problem: str) -> Protocol:
-    return GAME if get_problem(problem).kind == "game" else MIXTURE
-
-
-def worst_if_diverged(runs: pd.DataFrame) -> pd.DataFrame:
-    """A diverged run scores the worst value of each quality metric (0 modes covered, no
-    high-quality sample, KL = log n, infinite distance to equilibrium or Fréchet distance): its
-    last finite values would flatter the strategy that diverged."""
+def score_diverged(runs: pd.DataFrame, cards: dict[str, Scorecard]) -> pd.DataFrame:
+    """A diverged run scores each metric's declared worst value (e.g. 0 modes, infinite distance):
+    its last finite values would flatter the strategy that diverged."""
     runs = runs.copy()
+    for name in {m.name for card in cards.values() for m in card.metrics} - set(runs.columns):
+        runs[name] = math.nan  # declared but not recorded (e.g. every run failed)
     diverged = runs["status"] == "diverged"
-    runs.loc[diverged, "modes_covered"] = 0.0
-    runs.loc[diverged, "hq_fraction"] = 0.0
-    runs.loc[diverged, "kl_modes"] = np.log(runs.loc[diverged, "modes_total"])
-    runs.loc[diverged & runs["dist_to_eq"].notna(), "dist_to_eq"] = np.inf
-    if "fid" in runs:
-        runs.loc[diverged & runs["fid"].notna(), "fid"] = np.inf
+    for problem, card in cards.items():
+        rows = diverged & (runs["problem"] == problem)
+        if rows.any():
+            for metric in card.metrics:
+                if metric.diverged is not None:
+                    runs.loc[rows, metric.name] = metric.diverged
     return runs
 
 
@@ -95,12 +122,12 @@ def equal_budget(runs: pd.DataFrame, curves: pd.DataFrame, x: str) -> float:
     return float(per_strategy.min()) if not per_strategy.empty else math.nan
 
 
-def at_budget(runs: pd.DataFrame, curves: pd.DataFrame, protocol: Protocol, x: str, budget: float) -> pd.Series:
-    """The primary metric of each run at an equal budget; a run that diverged before the
-    budget scores the worst value."""
-    values = value_at_budget(curves, protocol.primary, x, budget)
+def at_budget(runs: pd.DataFrame, curves: pd.DataFrame, metric: Metric, x: str, budget: float) -> pd.Series:
+    """A metric of each run at an equal budget; a run that diverged before the budget scores
+    the metric's declared worst value."""
+    values = value_at_budget(curves, metric.name, x, budget)
     last_x = curves.groupby("run_id")[x].max()
-    worst = 0.0 if protocol.higher_is_better else math.inf
+    worst = metric.diverged if metric.diverged is not None else math.nan
     out = {}
     for row in runs.itertuples():
         if row.status == "diverged" and last_x.get(row.run_id, -1) < budget:
@@ -110,46 +137,126 @@ def at_budget(runs: pd.DataFrame, curves: pd.DataFrame, protocol: Protocol, x: s
     return pd.Series(out, dtype=float)
 
 
-def problem_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per strategy (in the order the suite listed them) for one problem's runs."""
-    problem = runs["problem"].iloc[0]
-    protocol = protocol_for(problem)
-    scored = worst_if_diverged(runs)
-    finished = scored[scored["status"].isin(["done", "diverged"])]
-    means = finished.groupby("strategy", sort=False)[protocol.primary].mean()
-    best = None
-    for strategy, mean in means.items():
-        if not math.isnan(mean) and (best is None or protocol.better(mean, means[best])):
-            best = strategy
+@dataclass
+class Verdict:
+    """The answer for one problem: the best strategy, who is statistically tied with it, the
+    effect size against the runner-up, and what stops the suite from deciding."""
+
+    problem: str
+    metric: Metric
+    best: str | None = None
+    best_value: str = ""
+    tied: list[str] = field(default_factory=list)
+    adjusted_p: dict[str, float] = field(default_factory=dict)
+    runner_up: str | None = None
+    effect: float = math.nan  # Cliff's delta of the best against the runner-up (1: every seed better)
+    warnings: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        if self.best is None:
+            head = f"No verdict on {self.metric.label}: no strategy finished a run without diverging."
+        else:
+            head = f"Best on {self.metric.label}: {self.best} ({self.best_value})"
+            if self.tied:
+                head += f"; statistically tied with {', '.join(self.tied)} (Holm-adjusted Mann–Whitney p > {ALPHA:g})"
+            elif self.runner_up is not None:
+                head += f"; ahead of every other strategy (Holm-adjusted p ≤ {ALPHA:g})"
+            if self.runner_up is not None and not math.isnan(self.effect):
+                head += f"; effect against {self.runner_up}: Cliff's δ = {self.effect:+.2f}"
+            head += "."
+        return " ".join([head] + [f"⚠ {w}" for w in self.warnings])
+
+
+def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: str) -> Verdict:
+    """The verdict for one problem from its runs (diverged runs already scored) and curves."""
+    metric = card.primary
+    verdict = Verdict(problem, metric)
+    finished = runs[runs["status"].isin(FINISHED)]
+    values = {s: g[metric.name].astype(float).dropna().to_numpy() for s, g in finished.groupby("strategy", sort=False)}
+    values = {s: v for s, v in values.items() if v.size}
+    healthy = set(runs.loc[runs["status"] == "done", "strategy"])  # ★ never goes to all-diverged or failed
+    sign = 1.0 if metric.higher_is_better else -1.0
+
+    candidates = [s for s in values if s in healthy]
+    if candidates:
+        best = max(candidates, key=lambda s: (_mean_or_inf(sign * values[s]), float(np.median(sign * values[s]))))
+        verdict.best = best
+        verdict.best_value = _fmt_values(values[best], metric.digits)
+        others = [s for s in values if s != best]
+        raw = {s: mann_whitney_p(values[s], values[best]) for s in others}
+        verdict.adjusted_p = holm(raw)
+        verdict.tied = [s for s in others if not verdict.adjusted_p[s] <= ALPHA]
+        if others:
+            runner = max(others, key=lambda s: (_mean_or_inf(sign * values[s]), float(np.median(sign * values[s]))))
+            verdict.runner_up = runner
+            verdict.effect = cliffs_delta(sign * values[best], sign * values[runner])
+            if all(min_mann_whitney_p(len(values[best]), len(values[s])) > ALPHA for s in others):
+                verdict.warnings.append(
+                    f"too few seeds: with {len(values[best])} seeds no test can reach p ≤ {ALPHA:g} "
+                    "(a Mann–Whitney test needs at least 4 seeds per strategy); ties are not evidence of equality.")
+    else:
+        verdict.warnings.append("every run diverged or failed.")
+
+    reached = card.reached(curves)
+    if card.target.query and not curves.empty and not reached.any():
+        verdict.warnings.append(f"no run reached the target ({card.target.text}).")
+    done_ids = set(runs.loc[runs["status"] == "done", "run_id"])
+    done_curves = curves[curves["run_id"].isin(done_ids)]
+    if not done_curves.empty:
+        moving = still_moving(done_curves, metric.name, metric.tolerance, metric.log, reached.loc[done_curves.index])
+        by_strategy = runs.set_index("run_id").loc[moving.index, "strategy"]
+        share = moving.groupby(by_strategy.to_numpy(), sort=False).mean()
+        unsettled = [s for s, v in share.items() if v > 0.5]
+        if unsettled:
+            verdict.warnings.append(
+                f"not converged: {metric.label} still moved by more than {metric.tolerance:g}"
+                f"{' decades' if metric.log else ''} over the last 20% of the budget for most runs of "
+                f"{', '.join(unsettled)}; a longer budget may change the ranking.")
+    return verdict
+
+
+def _mean_or_inf(v: np.ndarray) -> float:
+    """Mean of sign-adjusted values (higher is better); infinite values dominate."""
+    return float(np.mean(v)) if v.size else -math.inf
+
+
+def _fmt_values(values: np.ndarray, digits: int) -> str:
+    mean, se = mean_and_se(values)
+    text = fmt_number(mean, digits) if math.isfinite(mean) else "∞" if mean > 0 else "−∞"
+    return text if math.isnan(se) else f"{text} ± {fmt_number(se, digits)}"
+
+
+def problem_table(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, verdict: Verdict) -> pd.DataFrame:
+    """One row per strategy (in the order the suite listed them) for one problem's runs (diverged
+    runs already scored)."""
+    primary = card.primary
     budget = equal_budget(runs, curves, "grad_evals")
-    budget_values = at_budget(runs, curves, protocol, "grad_evals", budget) if not math.isnan(budget) else None
-    reached = time_to_target(curves, curves.eval(protocol.target)) if not curves.empty else pd.Series(dtype=float)
+    budget_values = at_budget(runs, curves, primary, "grad_evals", budget) if not math.isnan(budget) else None
+    reached = time_to_target(curves, card.reached(curves)) if not curves.empty else pd.Series(dtype=float)
+    label = primary.label
+    if "modes_total" in runs and primary.name.startswith("modes") and runs["modes_total"].notna().any():
+        label = f"{label} (of {int(runs['modes_total'].max())})"
 
     rows = []
-    for strategy, group in scored.groupby("strategy", sort=False):
-        ok = group[group["status"].isin(["done", "diverged"])]
-        primary = ok[protocol.primary]
-        label = protocol.label
-        if protocol is MIXTURE and group["modes_total"].notna().any():
-            label = f"{protocol.label} (of {int(group['modes_total'].max())})"
+    for strategy, group in runs.groupby("strategy", sort=False):
+        ok = group[group["status"].isin(FINISHED)]
+        mark = " ★" if strategy == verdict.best else " =" if strategy in verdict.tied else ""
+        p = verdict.adjusted_p.get(strategy, math.nan)
         row = {
-            "strategy": strategy + (" ★" if strategy == best else ""),
+            "strategy": strategy + mark,
             "runs": len(group),
             "diverged": int((group["status"] == "diverged").sum()),
             "failed": int(group["status"].isin(["error", "timeout"]).sum()),
-            label: fmt_mean_se(primary, protocol.digits),
-            "95% CI": fmt_ci(primary, protocol.digits),
-            "p vs ★": "—" if strategy == best or best is None else fmt_p(
-                mann_whitney_p(primary, finished[finished["strategy"] == best][protocol.primary])),
+            label: fmt_mean_se(ok[primary.name], primary.digits),
+            "95% CI": fmt_ci(ok[primary.name], primary.digits),
+            "p vs ★ (Holm)": "—" if strategy == verdict.best else fmt_p(p),
         }
-        if protocol is MIXTURE:
-            image = get_problem(problem).kind == "image"
-            row["confident fraction" if image else "high-quality fraction"] = fmt_mean_se(ok["hq_fraction"], 3)
-            row["KL(modes ‖ uniform)"] = fmt_mean_se(ok["kl_modes"], 3)
-            if image and ok["fid"].notna().any():
-                row["Fréchet distance"] = fmt_mean_se(ok["fid"], 2)
+        for metric in card.columns():
+            if metric.name in ok and ok[metric.name].notna().any():
+                row[metric.label] = fmt_mean_se(ok[metric.name], metric.digits)
         if budget_values is not None:
-            row[f"{protocol.label} at {budget:.0f} evals"] = fmt_mean_se(budget_values.reindex(ok["run_id"]), protocol.digits)
+            row[f"{primary.label} at {budget:.0f} evals"] = fmt_mean_se(budget_values.reindex(ok["run_id"]),
+                                                                        primary.digits)
         hits = reached.reindex(ok["run_id"])
         n_hit = int(np.isfinite(hits).sum())
         row["reached target"] = f"{n_hit}/{len(ok)}" + (f", median {np.median(hits[np.isfinite(hits)]):.0f} evals"
@@ -163,21 +270,37 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_tables(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    return {problem: problem_table(group, curves[curves["run_id"].isin(group["run_id"])])
-            for problem, group in runs.groupby("problem", sort=False)}
+@dataclass
+class ProblemReport:
+    verdict: Verdict
+    table: pd.DataFrame
+
+
+def summary_tables(runs: pd.DataFrame, curves: pd.DataFrame, cards: dict[str, Scorecard]) -> dict[str, ProblemReport]:
+    scored = score_diverged(runs, cards)
+    out = {}
+    for problem, group in scored.groupby("problem", sort=False):
+        problem_curves = curves[curves["run_id"].isin(group["run_id"])]
+        verdict = decide(group, problem_curves, cards[problem], problem)
+        out[problem] = ProblemReport(verdict, problem_table(group, problem_curves, cards[problem], verdict))
+    return out
 
 
 NOTES = [
+    "Each problem opens with its verdict: the best strategy (★) on the problem's primary metric, the strategies "
+    "statistically tied with it (=: two-sided Mann–Whitney U tests against ★, Holm-corrected over the comparisons, "
+    f"p > {ALPHA:g}), Cliff's δ against the runner-up, and warnings (no run reached the target; the metric still "
+    "moving over the last 20% of the budget; too few seeds for any test to reach significance). The ★ goes only "
+    "to a strategy with at least one run that neither diverged nor failed.",
     "Mean ± standard error over seeds at each run's final evaluation; 95% CI: percentile bootstrap of the mean.",
-    "★ marks the best strategy on the primary metric; `p vs ★`: two-sided Mann–Whitney U test against it.",
+    "Columns marked (lit.) follow the published protocol (Srivastava et al. 2017; Lin et al. 2018), kept so that "
+    "numbers can be set beside papers; they are not the headline.",
     "`at N evals`: the primary metric at the largest gradient-evaluation budget every strategy reached "
     "(an extragradient step costs 2 evaluations).",
-    "A diverged run scores the worst value (0 modes, no high-quality sample, KL = log n, infinite distance "
-    "or Fréchet distance); "
+    "A diverged run scores each metric's declared worst value (e.g. 0 modes, infinite distance); "
     "`failed` runs (error or timeout) have no metrics.",
-    "Target: " + "; ".join(f"{k}: {v}" for k, v in TARGET_TEXT.items()) + ". A run that never reaches it counts "
-    "as not reached. `wall s / run`: the training time of a run's stack divided by its size.",
+    "`wall s / run`: the run's steps × its strategy's seconds per step measured alone (K = 1) on the same "
+    "device, so that a run's time does not depend on the stack it trained in.",
 ]
 
 
@@ -185,10 +308,17 @@ TUNING_NOTE = ("Tuned: each strategy had the same number of learning-rate trials
                "trial (chosen on the tuning seeds) on fresh seeds; `sensitivity_PROBLEM.png` shows every trial.")
 
 
-def to_markdown(tables: dict[str, pd.DataFrame], title: str, notes: list[str] = NOTES) -> str:
-    lines = [f"# {title}", "", *[f"- {n}" for n in notes], ""]
-    for problem, table in tables.items():
-        lines += [f"## {problem}", "", markdown_table(table), ""]
+def target_notes(cards: dict[str, Scorecard]) -> list[str]:
+    targets = {f"{problem}: {card.target.text}" for problem, card in cards.items() if card.target.text}
+    return ["Target (a run that never reaches it counts as not reached): " + "; ".join(sorted(targets)) + "."] \
+        if targets else []
+
+
+def to_markdown(reports: dict[str, ProblemReport], title: str, notes: list[str]) -> str:
+    lines = [f"# {title}", ""]
+    for problem, report in reports.items():
+        lines += [f"## {problem}", "", f"**Verdict.** {report.verdict.text()}", "", markdown_table(report.table), ""]
+    lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines)
 
 
@@ -199,13 +329,11 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-
-
-def to_terminal(tables: dict[str, pd.DataFrame]) -> str:
+def to_terminal(reports: dict[str, ProblemReport]) -> str:
     parts = []
-    for problem, table in tables.items():
-        keep = [c for c in table.columns if not c.startswith("95%")]
-        parts += [f"\n{problem}", table[keep].to_string(index=False)]
+    for problem, report in reports.items():
+        keep = [c for c in report.table.columns if not c.startswith("95%")]
+        parts += [f"\n{problem}", f"verdict: {report.verdict.text()}", report.table[keep].to_string(index=False)]
     return "\n".join(parts)
 
 
@@ -213,12 +341,22 @@ def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     return runs[["run_id", "problem", "strategy", "seed"]].merge(records, on="run_id", how="inner")
 
 
-def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFrame, samples: dict) -> str:
-    """Write summary.csv, curves.csv, summary.md, report.html and every plot into `out`;
-    return the terminal table.  `runs` and `records` are frames read from the store."""
+DECLARATIONS_FILE = "declarations.json"
+
+
+def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFrame, samples: dict,
+                 declarations: dict[str, tuple]) -> str:
+    """Write summary.csv, curves.csv, declarations.json, summary.md, report.html and every plot
+    into `out`; return the terminal text.  `runs` and `records` are frames read from the store,
+    `declarations` its problems' metric declarations (Store.declarations)."""
+    from ganopt.metrics import declarations_to_json
+
     out.mkdir(parents=True, exist_ok=True)
+    cards = scorecards(runs["problem"], declarations)
     provenance = {row.run_id: json.loads(row.provenance) for row in runs.itertuples() if isinstance(row.provenance, str)}
     (out / "provenance.json").write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+    (out / DECLARATIONS_FILE).write_text(json.dumps(
+        {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
     runs.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]).to_csv(out / "summary.csv", index=False)
     curves = curves_with_ids(runs, records)
     curves.to_csv(out / "curves.csv", index=False)
@@ -227,14 +365,26 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     tuned = runs["phase"] == "tune" if "phase" in runs.columns else pd.Series(False, index=runs.index)
     main = runs[~tuned]
     main_curves = curves[curves["run_id"].isin(main["run_id"])]
-    tables = summary_tables(main, main_curves)
-    notes = NOTES + ([TUNING_NOTE] if tuned.any() else [])
-    (out / "summary.md").write_text(to_markdown(tables, title, notes) + "\n")
-    figures = plots.write_plots(out, main, main_curves, samples)
+    reports = summary_tables(main, main_curves, cards)
+    notes = NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else [])
+    (out / "summary.md").write_text(to_markdown(reports, title, notes) + "\n")
+    figures = plots.write_plots(out, main, main_curves, samples, cards)
     for problem, trials in runs[tuned].groupby("problem", sort=False):
-        figures.setdefault(problem, []).append(plots.plot_sensitivity(out / f"sensitivity_{problem}.png", problem, trials))
-    html.write_html(out / "report.html", title, notes, tables, figures, provenance)
-    return to_terminal(tables)
+        figures.setdefault(problem, []).append(
+            plots.plot_sensitivity(out / f"sensitivity_{problem}.png", problem, score_diverged(trials, cards),
+                                   cards[problem].primary))
+    html.write_html(out / "report.html", title, notes, reports, figures, provenance)
+    return to_terminal(reports)
+
+
+def read_declarations(folder: Path) -> dict[str, tuple]:
+    """The declarations a report folder was written with (none for an older folder)."""
+    from ganopt.metrics import declarations_from_json
+
+    path = Path(folder) / DECLARATIONS_FILE
+    if not path.is_file():
+        return {}
+    return {problem: declarations_from_json(data) for problem, data in json.loads(path.read_text()).items()}
 
 
 def failure_table(runs: pd.DataFrame) -> str:

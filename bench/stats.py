@@ -10,10 +10,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-# Higher is better for these metrics; lower for the others (kl_modes, dist_to_eq, costs).
-HIGHER_IS_BETTER = {"modes_covered", "hq_fraction"}
-
-
 def mean_and_se(values) -> tuple[float, float]:
     """Mean and standard error (sample std / sqrt(n)); se is NaN for fewer than 2 values."""
     x = np.asarray(values, dtype=float)
@@ -78,3 +74,67 @@ def performance_profile(costs: pd.DataFrame, taus) -> pd.DataFrame:
     ratios = pd.DataFrame(np.nan_to_num(ratios, nan=np.inf), index=costs.index, columns=costs.columns)
     profile = {s: [(ratios[s] <= tau).mean() for tau in taus] for s in costs.columns}
     return pd.DataFrame(profile, index=pd.Index(list(taus), name="tau"))
+
+
+def holm(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN and
+    does not count as a comparison."""
+    finite = sorted((p, key) for key, p in pvalues.items() if not math.isnan(p))
+    m = len(finite)
+    adjusted, running = {}, 0.0
+    for i, (p, key) in enumerate(finite):
+        running = max(running, min(1.0, (m - i) * p))
+        adjusted[key] = running
+    return {key: adjusted.get(key, math.nan) for key in pvalues}
+
+
+def cliffs_delta(a, b) -> float:
+    """Cliff's delta: P(a > b) - P(a < b) over all pairs, in [-1, 1] (0: no effect, 1: every a
+    above every b); NaN when a side is empty.  Infinite values compare as usual."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0 or b.size == 0:
+        return math.nan
+    greater = (a[:, None] > b[None, :]).sum()
+    less = (a[:, None] < b[None, :]).sum()
+    return float((greater - less) / (a.size * b.size))
+
+
+def min_mann_whitney_p(n1: int, n2: int) -> float:
+    """The smallest two-sided p-value a Mann-Whitney U test can reach with n1 and n2 values (complete
+    separation, no ties): 2 / C(n1 + n2, n1).  Below 4 seeds a side it exceeds 0.05."""
+    if n1 < 1 or n2 < 1:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+
+
+def still_moving(curves: pd.DataFrame, column: str, tolerance: float, log: bool = False,
+                 reached: pd.Series | None = None, window: float = 0.2) -> pd.Series:
+    """Per run: True when `column` changed by more than `tolerance` over the last `window` of the
+    run's steps (from its value at (1 - window) x its last step to its last value; in decades
+    when `log`).  A run that met its target at both ends of the window counts as settled:
+    e.g. a distance that keeps shrinking after it passed the target decides nothing.
+    `reached` is a boolean Series aligned with `curves`."""
+    out = {}
+    for run_id, run in curves.groupby("run_id", sort=False):
+        run = run.sort_values("step")
+        last_step = run["step"].iloc[-1]
+        before = run[run["step"] <= (1 - window) * last_step + 1e-9]
+        if before.empty or len(run) < 2:
+            out[run_id] = False
+            continue
+        start, end = float(before[column].iloc[-1]), float(run[column].iloc[-1])
+        if reached is not None and bool(reached.loc[before.index[-1]]) and bool(reached.loc[run.index[-1]]):
+            out[run_id] = False
+            continue
+        if log:
+            if start > 0 and end > 0 and math.isfinite(start) and math.isfinite(end):
+                change = abs(math.log10(end / start))
+            else:
+                change = 0.0 if start == end else math.inf
+        else:
+            change = abs(end - start) if math.isfinite(start) and math.isfinite(end) else \
+                (0.0 if start == end else math.inf)
+        out[run_id] = change > tolerance
+    return pd.Series(out, dtype=bool)

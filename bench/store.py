@@ -1,15 +1,19 @@
 """The results store: one SQLite file, the single source of truth for runs and their curves.
 
-Every finished stack is written in ONE transaction (its runs, their records and samples), so a
-run is complete in the store or absent, whenever the process is killed.  Reports, CSVs and
-plots are generated from the store alone.
+Every finished stack is written in ONE transaction (its runs, their evaluations, metric values,
+samples and its problem's metric declarations), so a run is complete in the store or absent,
+whenever the process is killed.  Reports, CSVs and plots are generated from the store alone.
 
-Tables:
+Schema v2 (metric values in long form: a problem may report any metrics it declares):
 - meta(key, value): the schema version.
-- runs: one row per run id; status is done | diverged | error | timeout, with `reason` for
-  the last two; final metrics in their own columns; `spec` and `provenance` as JSON.
-- records: one row per run per evaluation (run_id, step, ... metrics).
+- runs: one row per run id; status is done | diverged | error | timeout, with `reason` for the
+  last two; strategy settings in their own columns; `spec` and `provenance` as JSON.
+- evaluations: one row per run per evaluation (run_id, step, grad_evals, wall_s).
+- metric_values: (run_id, step, name, value), one row per metric per evaluation.
+- problems: (problem, declarations) — the metric declarations (JSON) of every problem stored,
+  so a report needs no problem code (a plugin's problem reports without its plugin).
 - samples: final generated samples per run (float32 .npy bytes).
+A store of schema v1 (metrics as fixed columns) is migrated in place when opened (bench.migrate).
 """
 
 from __future__ import annotations
@@ -30,25 +34,22 @@ import pandas as pd
 import torch
 
 import ganopt
-from ganopt.metrics import HQ_THRESHOLD_STDS
+from ganopt.metrics import Metric, Target, declarations_from_json, declarations_to_json
 from ganopt.train import StackResult
 
 from .spec import RunSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_STORE = Path("results") / "ganopt.sqlite"
 FINISHED = ("done", "diverged")  # a rerun skips these; error and timeout runs run again
 
 STRATEGY_COLUMNS = ["scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "d_steps"]
-METRIC_COLUMNS = ["loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "field_norm",
-                  "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq",
-                  "confidence", "fid"]
 RUN_COLUMNS = (["run_id", "suite", "phase", "trial", "problem", "strategy", "seed", "status", "reason",
-                "diverged_step", "steps", "grad_evals", "wall_s", "stack_size"] + METRIC_COLUMNS + STRATEGY_COLUMNS + ["options", "spec", "provenance"])
-RECORD_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"] + METRIC_COLUMNS + ["traj_x", "traj_y"]
+                "diverged_step", "steps", "grad_evals", "wall_s", "stack_size", "stack_wall_s"]
+               + STRATEGY_COLUMNS + ["options", "spec", "provenance", "finished"])
+EVALUATION_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"]
 
-_REAL = {"lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "grad_evals", "wall_s", "traj_x", "traj_y",
-         *METRIC_COLUMNS}
+_REAL = {"lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "grad_evals", "wall_s", "stack_wall_s"}
 _INT = {"seed", "diverged_step", "steps", "d_steps", "step", "stack_size", "trial"}
 
 
@@ -58,10 +59,12 @@ def _column_type(name: str) -> str:
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs ({", ".join(f"{c} {_column_type(c)}" for c in RUN_COLUMNS)},
-    finished TEXT, PRIMARY KEY (run_id));
-CREATE TABLE IF NOT EXISTS records ({", ".join(f"{c} {_column_type(c)}" for c in RECORD_COLUMNS)},
+CREATE TABLE IF NOT EXISTS runs ({", ".join(f"{c} {_column_type(c)}" for c in RUN_COLUMNS)}, PRIMARY KEY (run_id));
+CREATE TABLE IF NOT EXISTS evaluations (run_id TEXT, step INTEGER, grad_evals REAL, wall_s REAL,
     PRIMARY KEY (run_id, step));
+CREATE TABLE IF NOT EXISTS metric_values (run_id TEXT, step INTEGER, name TEXT, value REAL,
+    PRIMARY KEY (run_id, step, name));
+CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, declarations TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
@@ -111,19 +114,11 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
     problem = ganopt.get_problem(run.problem)
-    game = problem.kind == "game"
-    if game:
-        protocol = {"metric": "euclidean distance of (theta, phi) to the equilibrium"}
-    elif hasattr(problem, "metric_protocol"):  # the image problems describe their own protocol
-        try:
-            protocol = problem.metric_protocol(run.options)
-        except (OSError, ValueError, KeyError, TypeError) as e:  # files changed since the suite was checked
-            protocol = {"unavailable": f"{type(e).__name__}: {e}"}
-    else:
-        protocol = {"eval_samples": run.options["eval_samples"], "hq_threshold_stds": HQ_THRESHOLD_STDS,
-                    "covered": "nearest mode of >= 1 high-quality sample",
-                    "kl": "KL(high-quality mode histogram || uniform)"}
-    return {**env, "seed": run.seed, "dtype": "float64" if game else "float32", "metric_protocol": protocol}
+    try:
+        protocol = problem.metric_protocol(run.options)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # files changed since the suite was checked
+        protocol = {"unavailable": f"{type(e).__name__}: {e}"}
+    return {**env, "seed": run.seed, "dtype": problem.dtype, "metric_protocol": protocol}
 
 
 class Store:
@@ -146,21 +141,45 @@ class Store:
             raise StoreError(f"{self.path} is not a usable ganopt results store ({e})") from None
 
     def _check_schema(self) -> None:
+        # BEGIN IMMEDIATE takes the write lock first: several processes opening one new store at
+        # once create it exactly once, and a migration runs once
+        self.db.isolation_level = None
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_schema_locked()
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self.db.isolation_level = ""
+
+    def _check_schema_locked(self) -> None:
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
             raise StoreError(f"{self.path} is not a ganopt results store (tables: {', '.join(sorted(tables))}); "
                              "choose another --store path")
-        if "meta" in tables:
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else None
-            if version != SCHEMA_VERSION:
-                raise StoreError(f"{self.path} was written with results schema v{version}; this ganopt "
-                                 f"(v{ganopt.__version__}) uses v{SCHEMA_VERSION}: choose a new --store path "
-                                 "or rerun with the ganopt version that wrote it")
-            return
-        with self.db:
-            self.db.executescript(SCHEMA)
+        if "meta" not in tables:
+            for statement in SCHEMA.split(";"):  # executescript would commit the open transaction
+                if statement.strip():
+                    self.db.execute(statement)
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            version = int(row[0]) if row else None
+        except ValueError:
+            version = None
+        if version == 1:
+            from .migrate import migrate_v1
+            migrate_v1(self.db)
+        elif version != SCHEMA_VERSION:
+            written = f"v{version}" if version is not None else f"an unknown schema ({row[0] if row else 'none'!r})"
+            newer = version is not None and version > SCHEMA_VERSION
+            raise StoreError(f"{self.path} was written with results schema {written}; this ganopt "
+                             f"(v{ganopt.__version__}) reads v1 and v{SCHEMA_VERSION}"
+                             + (": upgrade ganopt to read it, or choose a new --store path" if newer
+                                else ": choose a new --store path"))
 
     def close(self) -> None:
         self.db.close()
@@ -183,12 +202,30 @@ class Store:
         return out
 
     def runs_frame(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        frame = pd.read_sql_query("SELECT * FROM runs", self.db)
-        return _select(frame, run_ids)
+        """One row per run with its final metrics (its last evaluation's) as columns."""
+        runs = pd.read_sql_query("SELECT * FROM runs", self.db)
+        final = pd.read_sql_query(
+            "SELECT v.run_id, v.name, v.value FROM metric_values v JOIN "
+            "(SELECT run_id, MAX(step) AS step FROM evaluations GROUP BY run_id) last "
+            "ON v.run_id = last.run_id AND v.step = last.step", self.db)
+        wide = final.pivot(index="run_id", columns="name", values="value") if not final.empty else None
+        if wide is not None:
+            runs = runs.merge(wide, left_on="run_id", right_index=True, how="left")
+        return _select(runs, run_ids)
 
     def records_frame(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        frame = pd.read_sql_query("SELECT * FROM records ORDER BY run_id, step", self.db)
-        return _select(frame, run_ids)
+        """One row per run per evaluation (the curves) with every metric as a column."""
+        evaluations = pd.read_sql_query("SELECT * FROM evaluations ORDER BY run_id, step", self.db)
+        values = pd.read_sql_query("SELECT * FROM metric_values", self.db)
+        if not values.empty:
+            wide = values.pivot(index=["run_id", "step"], columns="name", values="value").reset_index()
+            evaluations = evaluations.merge(wide, on=["run_id", "step"], how="left")
+        return _select(evaluations, run_ids)
+
+    def declarations(self) -> dict[str, tuple[tuple[Metric, ...], Target]]:
+        """problem -> (its metric declarations, its target), as stored with its runs."""
+        rows = self.db.execute("SELECT problem, declarations FROM problems").fetchall()
+        return {problem: declarations_from_json(json.loads(text)) for problem, text in rows}
 
     def samples(self, run_ids: list[str]) -> dict[str, np.ndarray]:
         out = {}
@@ -203,15 +240,19 @@ class Store:
     def save_stack(self, suite: str, runs: list[RunSpec], result: StackResult, env: dict[str, Any]) -> None:
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         with self.db:  # commit on success, roll back on any exception
+            self._save_declarations(runs[0].problem)
             for i, run in enumerate(runs):
                 records = result.records[i]
                 last = records[-1] if records else {}
                 self._replace_run(run, suite, env, finished, status=result.status[i], reason=None,
-                                  diverged_step=result.diverged_step[i],
-                                  steps=result.diverged_step[i] or run.steps, final=last, stack_size=len(runs))
+                                  diverged_step=result.diverged_step[i], steps=result.diverged_step[i] or run.steps,
+                                  final=last, stack_size=len(runs), stack_wall_s=result.wall_s)
+                self.db.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?)",
+                                    [(run.run_id, r["step"], r["grad_evals"], r["wall_s"]) for r in records])
                 self.db.executemany(
-                    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})",
-                    [tuple(run.run_id if c == "run_id" else r.get(c) for c in RECORD_COLUMNS) for r in records])
+                    "INSERT INTO metric_values VALUES (?, ?, ?, ?)",
+                    [(run.run_id, r["step"], name, _real(value)) for r in records for name, value in r.items()
+                     if name not in EVALUATION_COLUMNS])
                 if result.samples is not None and result.status[i] != "diverged":  # a frozen net's samples mean nothing
                     buffer = io.BytesIO()
                     np.save(buffer, result.samples[i].astype(np.float32))
@@ -220,13 +261,19 @@ class Store:
     def save_failure(self, suite: str, runs: list[RunSpec], status: str, reason: str, env: dict[str, Any]) -> None:
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         with self.db:
+            self._save_declarations(runs[0].problem)
             for run in runs:
                 self._replace_run(run, suite, env, finished, status=status, reason=reason, diverged_step=None,
-                                  steps=None, final={}, stack_size=len(runs))
+                                  steps=None, final={}, stack_size=len(runs), stack_wall_s=None)
+
+    def _save_declarations(self, problem_name: str) -> None:
+        problem = ganopt.get_problem(problem_name)
+        text = json.dumps(declarations_to_json(problem.declarations(), problem.target), sort_keys=True)
+        self.db.execute("INSERT OR REPLACE INTO problems VALUES (?, ?)", (problem_name, text))
 
     def _replace_run(self, run: RunSpec, suite: str, env, finished, *, status, reason, diverged_step, steps, final,
-                     stack_size):
-        for table in ("runs", "records", "samples"):
+                     stack_size, stack_wall_s):
+        for table in ("runs", "evaluations", "metric_values", "samples"):
             self.db.execute(f"DELETE FROM {table} WHERE run_id=?", (run.run_id,))
         settings = dataclasses.asdict(run.strategy)
         row = {
@@ -234,16 +281,20 @@ class Store:
             "problem": run.problem, "strategy": run.strategy.name,
             "seed": run.seed, "status": status, "reason": reason, "diverged_step": diverged_step, "steps": steps,
             "grad_evals": final.get("grad_evals"), "wall_s": final.get("wall_s"), "stack_size": stack_size,
-            **{c: final.get(c) for c in METRIC_COLUMNS},
+            "stack_wall_s": stack_wall_s,
             **{c: settings[c] for c in STRATEGY_COLUMNS},
             "options": json.dumps(run.options, sort_keys=True),
             "spec": json.dumps(run.describe(), sort_keys=True),
             "provenance": json.dumps(run_provenance(env, run), sort_keys=True),
+            "finished": finished,
         }
-        columns = RUN_COLUMNS + ["finished"]
-        row["finished"] = finished
-        self.db.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                        tuple(row[c] for c in columns))
+        self.db.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                        tuple(row[c] for c in RUN_COLUMNS))
+
+
+def _real(value) -> float | None:
+    """A metric value as SQLite REAL (inf and nan survive as REAL; None stays NULL)."""
+    return None if value is None else float(value)
 
 
 def _select(frame: pd.DataFrame, run_ids: list[str] | None) -> pd.DataFrame:

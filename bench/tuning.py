@@ -6,24 +6,23 @@ import math
 
 import pandas as pd
 
-from .report import protocol_for, worst_if_diverged
+from .report import Scorecard, score_diverged
 
 
-def select_best(tune_runs: pd.DataFrame) -> dict[tuple[str, str], int]:
+def select_best(tune_runs: pd.DataFrame, cards: dict[str, Scorecard]) -> dict[tuple[str, str], int]:
     """Per problem x strategy: the trial with the best mean primary metric over the tuning
-    seeds (a diverged or failed run scores the worst value); ties go to the higher mean
-    high-quality fraction, then to the lower trial number."""
-    scored = worst_if_diverged(tune_runs)
+    seeds (a diverged run scores the metric's declared worst value, a failed one the worst
+    possible); ties go to the lower trial number."""
+    scored = score_diverged(tune_runs, cards)
     best: dict[tuple[str, str], int] = {}
     for (problem, strategy), group in scored.groupby(["problem", "strategy"], sort=False):
-        protocol = protocol_for(problem)
-        worst = -math.inf if protocol.higher_is_better else math.inf
+        metric = cards[problem].primary
         failed = ~group["status"].isin(["done", "diverged"])
-        primary = group[protocol.primary].astype(float).where(~failed, worst).fillna(worst)
-        sign = 1.0 if protocol.higher_is_better else -1.0
-        hq = group["hq_fraction"].astype(float).fillna(0.0) if "hq_fraction" in group else 0.0
-        table = pd.DataFrame({"trial": group["trial"], "score": sign * primary, "hq": hq})
+        primary = group[metric.name].astype(float).where(~failed, metric.worst).fillna(metric.worst)
+        sign = 1.0 if metric.higher_is_better else -1.0
+        table = pd.DataFrame({"trial": group["trial"], "score": sign * primary})
         means = table.groupby("trial").mean().reset_index()
-        means = means.sort_values(["score", "hq", "trial"], ascending=[False, False, True], kind="stable")
+        means["score"] = means["score"].fillna(-math.inf)
+        means = means.sort_values(["score", "trial"], ascending=[False, True], kind="stable")
         best[(problem, strategy)] = int(means["trial"].iloc[0])
     return best

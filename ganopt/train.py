@@ -6,10 +6,16 @@ Each run draws its randomness from its own seed (ganopt.rng), so its trajectory 
 depend on which stack it is in.  A run whose parameters become NaN/inf is marked diverged
 at that step and frozen (learning rate 0, parameters and optimizer state zeroed so that they
 stay finite); the others go on.
+
+A run's wall seconds are a cost model, not a share of its stack's time: a stack of K runs
+costs less than K runs alone, by a factor that depends on K, so any share would depend on the
+stack-mates.  Instead a run is charged its steps times the seconds per step of its strategy
+trained alone on the same device (`seconds_per_step`, measured when its stack trains).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -126,7 +132,61 @@ class StackResult:
     diverged_step: list[int | None]
     samples: Any  # numpy [K, N, 2] for problems with samples, else None
     wall_s: float  # training seconds of the whole stack, evaluation excluded
+    step_seconds: list[float] = field(default_factory=list)  # per run: seconds per step alone (nan: not calibrated)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _build(problem: Problem, options: dict[str, Any], strategies: list[Strategy], seeds: list[int],
+           device: torch.device):
+    """The game, stack and scheme of K = len(seeds) runs."""
+    full_batch = torch.tensor([s.estimate == "full" for s in strategies])
+    game = problem.build(options, torch.tensor(seeds, dtype=torch.int64), full_batch, device)
+    stack = Stack(game, strategies, device)
+    return game, stack, SCHEMES[strategies[0].scheme](stack, strategies[0].d_steps)
+
+
+def _train_step(stack: Stack, scheme, device: torch.device) -> torch.Tensor | None:
+    """One step; runs whose parameters became non-finite are frozen.  Returns the [K] mask of
+    finite runs when some run is not finite, else None."""
+    scheme.step()
+    finite = stack.finite_runs()
+    all_finite = bool(finite.all())
+    if not all_finite:  # (re-)freeze every non-finite run: a scheme's stored direction may still carry inf
+        stack.G.freeze(~finite)
+        stack.D.freeze(~finite)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return None if all_finite else finite
+
+
+def cost_key(strategy: Strategy) -> tuple[str, str]:
+    """What sets the cost of a step within a stack (whose runs share the scheme)."""
+    return strategy.base, strategy.estimate
+
+
+def seconds_per_step(problem: Problem, options: dict[str, Any], strategy: Strategy, seed: int,
+                     device: str | torch.device = "cpu", warmup: int = 3, min_steps: int = 5,
+                     min_seconds: float = 0.2, max_seconds: float = 1.0) -> float:
+    """Seconds per training step of `strategy` trained alone (a K = 1 stack) on `device`.
+
+    Why: a run's wall time is charged as its steps times this, so that it does not depend on
+    which runs share its stack (a stack's cost per run falls with K, by a factor that depends
+    on the device and the problem).  The calibration builds its own game from `seed`; every
+    run draws from streams keyed by its own seed, so the real stack's trajectories do not
+    change.  After `warmup` untimed steps, single steps are timed until at least `min_steps`
+    and `min_seconds` (or `max_seconds` in all); the median step is robust to interruptions
+    by other work on the machine.  A diverging strategy is frozen as in a real stack.
+    """
+    device = torch.device(device)
+    _, stack, scheme = _build(problem, options, [strategy], [seed], device)
+    for _ in range(warmup):
+        _train_step(stack, scheme, device)
+    times: list[float] = []
+    while sum(times) < max_seconds and (len(times) < min_steps or sum(times) < min_seconds):
+        start = time.perf_counter()
+        _train_step(stack, scheme, device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def train_stack(
@@ -139,14 +199,20 @@ def train_stack(
     device: str | torch.device = "cpu",
     on_progress: Callable[[int, int], None] | None = None,
     time_limit_s: float | None = None,
+    calibrate: bool = True,
 ) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
     All strategies must share a stack key (scheme and d_steps) and carry concrete learning
     rates (Strategy.resolve); base update, gradient estimate and hyperparameters may differ
     per run.
-    `time_limit_s` bounds the stack's wall time (training and evaluation): past it,
-    TimeLimitExceeded is raised at the end of the step.
+    Each record's `wall_s` is its step times the run's `step_seconds`: the seconds per step of
+    its strategy alone on this device, measured once per cost_key before training
+    (seconds_per_step, with the first run of that key); with `calibrate`
+    False, nan.  StackResult.wall_s keeps the stack's own training seconds.
+    `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
+    `on_progress` calls after each evaluation from step 1 on): past it, TimeLimitExceeded is
+    raised at the end of the step.
     """
     if len(strategies) != len(seeds) or not seeds:
         raise ValueError("train_stack needs one strategy per seed and at least one run")
@@ -160,10 +226,15 @@ def train_stack(
     k = len(seeds)
     started = time.perf_counter()
     device = torch.device(device)
-    seed_tensor = torch.tensor(seeds, dtype=torch.int64)
-    game = problem.build(options, seed_tensor, torch.tensor([s.estimate == "full" for s in strategies]), device)
-    stack = Stack(game, strategies, device)
-    scheme = SCHEMES[strategies[0].scheme](stack, strategies[0].d_steps)
+    # a step's cost depends on the base update and the gradient estimate (the scheme is the
+    # stack's), not on learning rates: tuning trials share one calibration
+    first: dict[tuple[str, str], tuple[Strategy, int]] = {}
+    for strategy, seed in zip(strategies, seeds):
+        first.setdefault(cost_key(strategy), (strategy, seed))
+    calibrated = {key: seconds_per_step(problem, options, s, seed, device) if calibrate else float("nan")
+                  for key, (s, seed) in first.items()}
+    step_seconds = [calibrated[cost_key(s)] for s in strategies]
+    game, stack, scheme = _build(problem, options, strategies, seeds, device)
 
     records: list[list[dict]] = [[] for _ in range(k)]
     diverged_step: list[int | None] = [None] * k
@@ -178,23 +249,17 @@ def train_stack(
         values = {name: v.detach().cpu().tolist() for name, v in metrics.items()}
         for i in range(k):
             if diverged_step[i] is None:
-                records[i].append({"step": step, "grad_evals": stack.grad_evals, "wall_s": train_seconds / k,
+                records[i].append({"step": step, "grad_evals": stack.grad_evals, "wall_s": step * step_seconds[i],
                                    **{name: values[name][i] for name in values}})
 
     evaluate(0)
     for step in range(1, steps + 1):
         start = time.perf_counter()
-        scheme.step()
-        finite = stack.finite_runs()
-        if not bool(finite.all()):
+        finite = _train_step(stack, scheme, device)
+        if finite is not None:
             for i in (alive & ~finite).nonzero().flatten().tolist():
                 diverged_step[i] = step
-            # (re-)freeze every non-finite run: a scheme's stored direction may still carry inf
-            stack.G.freeze(~finite)
-            stack.D.freeze(~finite)
             alive &= finite
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
         train_seconds += time.perf_counter() - start
         if step % eval_every == 0 or step == steps:
             evaluate(step)
@@ -210,4 +275,5 @@ def train_stack(
         diverged_step=diverged_step,
         samples=None if samples is None else samples.detach().cpu().numpy(),
         wall_s=train_seconds,
+        step_seconds=step_seconds,
     )

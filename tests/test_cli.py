@@ -51,13 +51,13 @@ def test_run_writes_every_table_and_plot(tiny_suite, tmp_path):
     result = bench("run", "--suite", str(tiny_suite), "--out", str(out))
     assert result.returncode == 0, result.stderr
     for name in ["summary.csv", "curves.csv", "summary.md", "provenance.json",
-                 "samples_ring8.png", "coverage_ring8.png", "losses_ring8.png",
+                 "samples_ring8.png", "mode_overlap_ring8.png", "losses_ring8.png",
                  "trajectory_bilinear.png", "losses_bilinear.png"]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == 2 * 4 * 2
     for column in ["run_id", "problem", "strategy", "seed", "status", "steps", "grad_evals", "wall_s",
-                   "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq"]:
+                   "mode_overlap", "modes_covered", "modes_total", "hq_fraction", "kl_modes", "dist_to_eq"]:
         assert column in summary.columns, column
     assert summary["run_id"].is_unique
     assert set(summary["status"]) <= {"done", "diverged"}
@@ -71,6 +71,7 @@ def test_run_writes_every_table_and_plot(tiny_suite, tmp_path):
     assert {"run_id", "step", "grad_evals", "wall_s", "loss_g", "loss_d", "grad_norm_g", "field_norm"} <= set(curves.columns)
     markdown = (out / "summary.md").read_text()
     assert "## ring8" in markdown and "## bilinear" in markdown and "±" in markdown
+    assert markdown.count("**Verdict.**") == 2
     assert "mine" in result.stdout  # the terminal table lists the user-defined strategy
 
 

@@ -47,8 +47,9 @@ bench = run_bench
 
 def records(store: Path):
     with sqlite3.connect(store) as con:
-        return con.execute("SELECT run_id, step, loss_g, loss_d, hq_fraction, dist_to_eq FROM records "
-                           "ORDER BY run_id, step").fetchall()
+        return con.execute("SELECT run_id, step, name, value FROM metric_values "
+                           "WHERE name IN ('loss_g', 'loss_d', 'hq_fraction', 'dist_to_eq') "
+                           "ORDER BY run_id, step, name").fetchall()
 
 
 def statuses(store: Path):

@@ -1,4 +1,6 @@
 import numpy as np
+
+from ganopt import get_problem
 import pandas as pd
 
 from bench.plots import plot_trajectories, trajectory_frame
@@ -15,5 +17,5 @@ def test_a_diverging_path_does_not_set_the_trajectory_frame(tmp_path):
     curves = pd.concat([converging, diverging], ignore_index=True)
     assert trajectory_frame(curves) == 2.5 * 1.0
     path = plot_trajectories(tmp_path / "trajectory.png", "bilinear", None, curves,
-                             {"extragradient": "C0", "gd": "C1"})
+                             {"extragradient": "C0", "gd": "C1"}, get_problem("bilinear").primary)
     assert path.stat().st_size > 10_000

@@ -43,14 +43,15 @@ def test_report_regenerates_every_file_from_the_store(results):
     result = bench("report", str(store), "--suite", "tiny-report", "--out", str(out))
     assert result.returncode == 0, result.stderr
     for name in ["summary.csv", "curves.csv", "summary.md", "report.html", "provenance.json",
-                 "samples_ring8.png", "coverage_ring8.png", "trajectory_bilinear.png", "distance_bilinear.png",
-                 "performance_profile.png"]:
+                 "samples_ring8.png", "mode_overlap_ring8.png", "trajectory_bilinear.png", "dist_to_eq_bilinear.png",
+                 "performance_profile.png", "declarations.json"]:
         assert (out / name).stat().st_size > 0, name
     first = pd.read_csv(base / "run" / "summary.csv").sort_values("run_id", ignore_index=True)
     again = pd.read_csv(out / "summary.csv").sort_values("run_id", ignore_index=True)
     pd.testing.assert_frame_equal(first, again)
     markdown = (out / "summary.md").read_text()
-    assert "95% CI" in markdown and "p vs ★" in markdown and "★" in markdown and "at 30 evals" in markdown
+    assert "95% CI" in markdown and "p vs ★ (Holm)" in markdown and "★" in markdown and "at 30 evals" in markdown
+    assert markdown.index("**Verdict.**") < markdown.index("| strategy")  # each problem opens with its verdict
 
 
 def test_html_report_is_self_contained(results):
@@ -91,12 +92,16 @@ def test_tuning_gives_every_strategy_the_same_trials_and_reports_the_best_on_fre
     result = bench("run", "--suite", str(suite), "--store", str(store), "--out", str(out))
     assert result.returncode == 0, result.stderr
     import sqlite3
+
+    from bench.results import load_results
     with sqlite3.connect(store) as con:
         trials = con.execute("SELECT strategy, COUNT(DISTINCT trial), COUNT(*) FROM runs WHERE phase='tune' "
                              "GROUP BY strategy").fetchall()
         evals = con.execute("SELECT strategy, seed, trial, lr_g FROM runs WHERE phase='eval'").fetchall()
-        tune_rows = con.execute("SELECT strategy, trial, AVG(dist_to_eq), lr_g FROM runs WHERE phase='tune' "
-                                "GROUP BY strategy, trial").fetchall()
+    runs = load_results(store).runs
+    tune = runs[runs["phase"] == "tune"].groupby(["strategy", "trial"]).agg(dist=("dist_to_eq", "mean"),
+                                                                           lr=("lr_g", "first")).reset_index()
+    tune_rows = list(tune.itertuples(index=False, name=None))
     assert sorted(trials) == [("extragradient", 3, 6), ("gd", 3, 6), ("ttur", 3, 6)]
     assert {seed for _, seed, _, _ in evals} == {0, 1}
     # on the bilinear game a larger step helps extragradient: its best trial has the largest lr

@@ -51,7 +51,7 @@ def check_complete_or_absent(db: Path) -> dict:
     """Every run in the store has all its records and samples; nothing else is there."""
     with sqlite3.connect(db) as con:
         runs = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
-        per_run = dict(con.execute("SELECT run_id, COUNT(*) FROM records GROUP BY run_id").fetchall())
+        per_run = dict(con.execute("SELECT run_id, COUNT(*) FROM evaluations GROUP BY run_id").fetchall())
         samples = {r[0] for r in con.execute("SELECT run_id FROM samples")}
     assert set(per_run) == set(runs) == samples
     assert all(count == EVALS_PER_RUN for count in per_run.values()), per_run
@@ -167,10 +167,11 @@ def test_the_same_run_twice_on_cpu_gives_bitwise_identical_records(tmp_path):
                                 env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         with sqlite3.connect(db) as con:
-            stores.append(con.execute("SELECT * FROM records ORDER BY run_id, step").fetchall())
-            columns = [d[0] for d in con.execute("SELECT * FROM records").description]
-    wall = columns.index("wall_s")
-    strip = [[tuple(v for i, v in enumerate(row) if i != wall) for row in rows] for rows in stores]
+            stores.append(con.execute("SELECT e.run_id, e.step, e.grad_evals, v.name, v.value FROM evaluations e "
+                                      "JOIN metric_values v USING (run_id, step) "
+                                      "ORDER BY e.run_id, e.step, v.name").fetchall())
+    strip = [sorted({row[:2] for row in rows}) for rows in stores]
+    assert stores[0] == stores[1]
     # ring8: evaluations at steps 0 and 40; dirac: every 5 steps, 9 evaluations; 4 runs each
     assert len(strip[0]) == 4 * 2 + 4 * 9 and strip[0] == strip[1]
 

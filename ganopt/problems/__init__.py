@@ -6,8 +6,6 @@ from .base import Game, Problem
 from .games import BilinearProblem, DiracProblem
 from .mixtures import GRID_PRESETS, RING_PRESETS, MixtureProblem
 
-_GAME_METRICS = ("dist_to_eq", "traj_x", "traj_y")
-
 PROBLEMS: dict[str, Problem] = {}
 
 
@@ -40,13 +38,13 @@ register_problem(MixtureProblem(
     GRID_PRESETS, 25, preset="s2-wide", steps=1500, eval_every=150,
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 register_problem(BilinearProblem(
-    name="bilinear", kind="game", description="min_x max_y x^T A y, A = coupling * I; equilibrium at the origin",
+    name="bilinear", description="min_x max_y x^T A y, A = coupling * I; equilibrium at the origin",
     steps=300, eval_every=5, lr={"sgd": 0.1, "momentum": 0.1, "adam": 0.01},
-    options={"dim": 2, "coupling": 1.0}, metrics=_GAME_METRICS))
+    options={"dim": 2, "coupling": 1.0}))
 register_problem(DiracProblem(
-    name="dirac", kind="game", description="Dirac-GAN (Mescheder et al. 2018): data delta_0, G = delta_theta, D(x) = psi x",
+    name="dirac", description="Dirac-GAN (Mescheder et al. 2018): data delta_0, G = delta_theta, D(x) = psi x",
     steps=300, eval_every=5, lr={"sgd": 0.1, "momentum": 0.1, "adam": 0.01},
-    options={"loss": "saturating"}, metrics=_GAME_METRICS))
+    options={"loss": "saturating"}))
 
 __all__ = ["PROBLEMS", "Game", "Problem", "get_problem", "register_problem"]
 

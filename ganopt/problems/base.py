@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..metrics import CONVERGENCE_METRICS, Metric, Target
+
 
 class Game:
     """A two-player game on stacked parameters (leading dimension K, one slice per run).
@@ -36,16 +38,34 @@ class Game:
 
 @dataclass
 class Problem:
-    """A registered problem: its kind ("mixture" or "game"), defaults and options."""
+    """A registered problem: defaults, options, and the metrics it declares (the harness knows
+    a problem only through these: it never asks what kind of problem it is)."""
 
     name: str
-    kind: str
     description: str
     steps: int
     eval_every: int
     lr: dict[str, float]  # default learning rate per base update
     options: dict[str, Any] = field(default_factory=dict)  # option name -> default
-    metrics: tuple[str, ...] = ()
+    metrics: tuple[Metric, ...] = ()  # what Game.evaluate reports; exactly one is primary
+    target: Target = Target("", "")  # when a run has solved the problem
+    dtype: ClassVar[str] = "float32"  # of the game's parameters (provenance)
+
+    def declarations(self) -> tuple[Metric, ...]:
+        """Every metric a run of this problem records: its own and the trainer's."""
+        return self.metrics + CONVERGENCE_METRICS
+
+    @property
+    def primary(self) -> Metric:
+        return next(m for m in self.metrics if m.primary)
+
+    def landmarks(self, options: dict[str, Any]):
+        """Points to mark on sample plots (e.g. the true modes) as an array [M, 2], or None."""
+        return None
+
+    def metric_protocol(self, options: dict[str, Any]) -> dict[str, Any]:
+        """What the metrics of a run mean, for its provenance record."""
+        return {}
 
     def default_lr(self, options: dict[str, Any]) -> dict[str, float]:
         """The learning rate per base update for runs with these (checked) options."""

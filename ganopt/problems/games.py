@@ -18,7 +18,7 @@ import torch
 from torch.nn.functional import softplus
 
 from ..losses import LOSSES, generator_loss
-from ..metrics import stacked_norm
+from ..metrics import Metric, Target, stacked_norm
 from ..rng import Stream, normal, stream_keys
 from .base import Game, Problem, check_choice, check_int, check_positive_number
 
@@ -68,7 +68,28 @@ class DiracGame(AnalyticGame):
         return loss_g, loss_d
 
 
-class BilinearProblem(Problem):
+GAME_METRICS = (
+    Metric("dist_to_eq", "distance to equilibrium", higher_is_better=False, diverged=math.inf, primary=True,
+           digits=4, log=True, tolerance=0.1),
+    Metric("traj_x", "generator parameter θ₀", show=False),
+    Metric("traj_y", "discriminator parameter φ₀", show=False),
+)
+GAME_TARGET = Target("dist_to_eq <= 0.1", "distance to equilibrium ≤ 0.1")
+
+
+class AnalyticProblem(Problem):
+    """A game with a known equilibrium at the origin; the metric is the distance to it."""
+
+    dtype = "float64"
+
+    def __init__(self, **kwargs):
+        super().__init__(metrics=GAME_METRICS, target=GAME_TARGET, **kwargs)
+
+    def metric_protocol(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {"metric": "euclidean distance of (theta, phi) to the equilibrium"}
+
+
+class BilinearProblem(AnalyticProblem):
     def validate(self, opts: dict[str, Any]) -> None:
         check_int("dim", opts["dim"], 1_000_000)
         check_positive_number("coupling", opts["coupling"])
@@ -77,7 +98,7 @@ class BilinearProblem(Problem):
         return BilinearGame(seeds, options, device)
 
 
-class DiracProblem(Problem):
+class DiracProblem(AnalyticProblem):
     def validate(self, opts: dict[str, Any]) -> None:
         check_choice("loss", opts["loss"], LOSSES)
 

@@ -1,0 +1,127 @@
+"""The verdict a report states, on constructed result sets where the right answer is known, and
+the statistics behind it against scipy and hand computations."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bench.report import Scorecard, decide, score_diverged
+from bench.stats import cliffs_delta, holm, min_mann_whitney_p, still_moving
+from ganopt.metrics import Metric, Target
+
+SCORE = Metric("score", "score", higher_is_better=True, diverged=0.0, primary=True, tolerance=0.05)
+CARD = Scorecard((SCORE,), Target("score >= 0.8", "score ≥ 0.8"))
+
+
+def result_set(finals: dict[str, list[float]], rising: float = 0.0, status: dict[str, str] | None = None):
+    """Runs and curves of one problem: each strategy's seeds end at the given final scores; over
+    the last 20% of the 10 evaluations the score changes by `rising` (0: settled)."""
+    runs, curves = [], []
+    for strategy, values in finals.items():
+        for seed, final in enumerate(values):
+            run_id = f"{strategy}-{seed}"
+            runs.append({"run_id": run_id, "problem": "p", "strategy": strategy, "seed": seed,
+                         "status": (status or {}).get(strategy, "done"), "score": final})
+            for step in range(0, 1001, 100):
+                late = max(0.0, (step - 800) / 200)
+                value = final - rising * (1 - late) if step >= 800 else final - rising - 0.01 * (800 - step) / 100
+                curves.append({"run_id": run_id, "step": step, "grad_evals": float(step), "score": value})
+    return pd.DataFrame(runs), pd.DataFrame(curves)
+
+
+def verdict_of(finals, **kwargs):
+    runs, curves = result_set(finals, **kwargs)
+    return decide(score_diverged(runs, {"p": CARD}), curves, CARD, "p")
+
+
+def test_a_clear_winner_is_named_with_its_effect_size_and_no_warning():
+    v = verdict_of({"a": [0.90, 0.91, 0.92, 0.93, 0.94], "b": [0.50, 0.51, 0.52, 0.53, 0.54],
+                    "c": [0.20, 0.21, 0.22, 0.23, 0.24]})
+    assert v.best == "a" and v.tied == [] and v.runner_up == "b"
+    assert v.effect == 1.0
+    assert v.warnings == []
+    # 5 vs 5 seeds, complete separation: p = 2/252 before correction, x2 (Holm, 2 comparisons)
+    assert v.adjusted_p["b"] == pytest.approx(2 * stats.mannwhitneyu([0.90, 0.91, 0.92, 0.93, 0.94],
+                                                                    [0.50, 0.51, 0.52, 0.53, 0.54]).pvalue)
+    assert "Best on score: a" in v.text() and "ahead of every other strategy" in v.text()
+
+
+def test_overlapping_strategies_are_reported_as_tied():
+    v = verdict_of({"a": [0.90, 0.85, 0.95, 0.88, 0.92], "b": [0.89, 0.86, 0.94, 0.87, 0.91],
+                    "c": [0.1, 0.1, 0.1, 0.1, 0.1]})
+    assert v.best == "a" and v.tied == ["b"]
+    assert "statistically tied with b" in v.text()
+
+
+def test_runs_still_moving_at_the_end_are_flagged_as_not_converged():
+    v = verdict_of({"a": [0.90, 0.91, 0.92, 0.93, 0.94], "b": [0.50, 0.51, 0.52, 0.53, 0.54]}, rising=0.2)
+    assert any(w.startswith("not converged") and "a, b" in w for w in v.warnings), v.warnings
+    settled = verdict_of({"a": [0.90, 0.91, 0.92, 0.93, 0.94], "b": [0.50, 0.51, 0.52, 0.53, 0.54]}, rising=0.01)
+    assert not any(w.startswith("not converged") for w in settled.warnings)
+
+
+def test_two_seeds_are_too_few_for_any_test_and_the_verdict_says_so():
+    v = verdict_of({"a": [0.9, 0.95], "b": [0.1, 0.2]})
+    assert v.best == "a" and v.tied == ["b"]  # complete separation, yet p = 0.33 > 0.05
+    assert any(w.startswith("too few seeds") for w in v.warnings)
+    four = verdict_of({"a": [0.9, 0.95, 0.91, 0.92], "b": [0.1, 0.2, 0.15, 0.12]})
+    assert not any(w.startswith("too few seeds") for w in four.warnings) and four.tied == []
+
+
+def test_no_run_reaching_the_target_is_a_warning():
+    v = verdict_of({"a": [0.5, 0.6, 0.55, 0.52], "b": [0.1, 0.2, 0.15, 0.12]})
+    assert any("no run reached the target (score ≥ 0.8)" in w for w in v.warnings)
+
+
+def test_the_star_never_goes_to_a_strategy_whose_runs_all_diverged():
+    # all of b diverged: scored 0, tied with a's honest 0 -> a is best, never b
+    v = verdict_of({"b": [0.7, 0.7, 0.7, 0.7], "a": [0.0, 0.0, 0.0, 0.0]}, status={"b": "diverged"})
+    assert v.best == "a"
+    everything = verdict_of({"a": [0.5, 0.5], "b": [0.4, 0.4]}, status={"a": "diverged", "b": "error"})
+    assert everything.best is None and "no strategy finished a run" in everything.text()
+
+
+def test_lower_is_better_metrics_pick_the_smallest_and_a_diverged_seed_scores_infinity():
+    dist = Metric("dist", "distance", higher_is_better=False, diverged=math.inf, primary=True, log=True,
+                  tolerance=0.1)
+    card = Scorecard((dist,), Target("dist <= 0.1", "distance ≤ 0.1"))
+    runs = pd.DataFrame([{"run_id": f"{s}{i}", "problem": "p", "strategy": s, "seed": i, "status": st, "dist": d}
+                         for s, values, st in [("gd", [2.0, 3.0, 2.5, 2.2], "done"),
+                                               ("eg", [0.01, 0.02, 0.01, 0.03], "done")]
+                         for i, d in enumerate(values)])
+    runs.loc[0, "status"] = "diverged"
+    curves = pd.DataFrame([{"run_id": r, "step": 0, "grad_evals": 0.0, "dist": 1.0} for r in runs["run_id"]])
+    scored = score_diverged(runs, {"p": card})
+    assert scored.loc[0, "dist"] == math.inf
+    v = decide(scored, curves, card, "p")
+    assert v.best == "eg" and v.effect == 1.0
+
+
+def test_holm_matches_a_hand_computation():
+    adjusted = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": math.nan})
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(0.03, 2*0.03), max(0.06, 1*0.04)
+    assert adjusted["a"] == pytest.approx(0.03) and adjusted["c"] == pytest.approx(0.06)
+    assert adjusted["b"] == pytest.approx(0.06) and math.isnan(adjusted["d"])
+    assert holm({"x": 0.6, "y": 0.7}) == {"x": 1.0, "y": 1.0}
+
+
+def test_cliffs_delta_and_the_smallest_reachable_p_value():
+    assert cliffs_delta([3, 4, 5], [1, 2]) == 1.0 and cliffs_delta([1, 2], [3, 4, 5]) == -1.0
+    assert cliffs_delta([1, 2], [1, 2]) == 0.0
+    for n in (2, 3, 4, 5):
+        exact = stats.mannwhitneyu(np.arange(n) + 10.0, np.arange(n), alternative="two-sided").pvalue
+        assert min_mann_whitney_p(n, n) == pytest.approx(exact)
+    assert min_mann_whitney_p(3, 3) > 0.05 > min_mann_whitney_p(4, 4)
+
+
+def test_still_moving_compares_the_last_fifth_of_the_budget_and_trusts_a_reached_target():
+    curves = pd.DataFrame({"run_id": ["r"] * 6, "step": [0, 200, 400, 600, 800, 1000],
+                           "d": [1.0, 0.5, 0.2, 0.1, 0.01, 0.0001]})
+    assert still_moving(curves, "d", 0.1, log=True)["r"]  # two decades over the last 20%
+    reached = curves["d"] <= 0.1
+    assert not still_moving(curves, "d", 0.1, log=True, reached=reached)["r"]
+    flat = curves.assign(d=[0.0, 0.5, 0.7, 0.8, 0.81, 0.82])
+    assert not still_moving(flat, "d", 0.05)["r"] and still_moving(flat, "d", 0.005)["r"]
