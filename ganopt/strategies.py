@@ -15,6 +15,7 @@ from .schemes import SCHEMES
 from .updates import BASE_UPDATES
 
 ESTIMATES = ("full", "minibatch")
+REAL_FIELDS = ("lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class Strategy:
     description: str = ""
 
     def __post_init__(self):
+        for key in REAL_FIELDS:  # a real setting written as an integer (TOML `eps = 1`) is that float: stored
+            value = getattr(self, key)  # as a REAL, and one beyond any float (10**400) refused here, not when stored
+            if isinstance(value, int) and not isinstance(value, bool):
+                try:
+                    object.__setattr__(self, key, float(value))
+                except OverflowError:
+                    raise ValueError(f"strategy {self.name!r}: {key} is too large, got {value!r}") from None
         _choice("scheme", self.scheme, SCHEMES)
         _choice("base", self.base, BASE_UPDATES)
         _choice("estimate", self.estimate, ESTIMATES)
@@ -56,8 +64,14 @@ class Strategy:
         if not isinstance(self.description, str):
             raise ValueError(f"strategy {self.name!r}: description must be a string")
 
-    def resolve(self, default_lr: dict[str, float]) -> Strategy:
-        """Fill missing learning rates from a problem's defaults (base update -> lr)."""
+    def resolve(self, default_lr: dict[str, float], tuned: tuple[float, float] | None = None) -> Strategy:
+        """Fill missing learning rates: from `tuned` (lr_G, lr_D: the preset's tuned rates on
+        the problem, ganopt.tuned) when given, else from the problem's defaults (base update ->
+        lr).  Rates the strategy sets itself always win."""
+        if tuned is not None and self.lr_g is None:
+            lr_g = tuned[0]
+            lr_d = self.lr_d if self.lr_d is not None else tuned[1]
+            return dataclasses.replace(self, lr_g=lr_g, lr_d=lr_d)
         lr_g = self.lr_g if self.lr_g is not None else default_lr[self.base]
         lr_d = self.lr_d if self.lr_d is not None else lr_g * self.lr_ratio
         return dataclasses.replace(self, lr_g=lr_g, lr_d=lr_d)
@@ -89,8 +103,14 @@ def _choice(key: str, value, valid) -> None:
 STRATEGIES: dict[str, Strategy] = {}
 
 
-def register_strategy(strategy: Strategy) -> Strategy:
-    """Make a strategy available by name to suites and the CLI."""
+def register_strategy(strategy: Strategy, replace: bool = False) -> Strategy:
+    """Make a strategy available by name to suites and the CLI.  A name already taken by another
+    strategy is refused unless `replace` (a plugin silently redefining `adam` would change what
+    every suite means by it); registering the same strategy again is harmless."""
+    existing = STRATEGIES.get(strategy.name)
+    if existing is not None and existing != strategy and not replace:
+        raise ValueError(f"strategy {strategy.name!r} is already registered ({existing.description or existing.scheme}); "
+                         "choose another name, or register_strategy(..., replace=True)")
     STRATEGIES[strategy.name] = strategy
     return strategy
 

@@ -1,0 +1,78 @@
+"""The tuned learning-rate table: what `bench tune` writes, that it is complete for the problems
+it covers, and that suites load it (so changing an entry changes the run ids)."""
+
+import json
+import math
+
+import pytest
+from helpers import run_bench
+
+import ganopt.tuned
+from bench.spec import build_suite, find_suite
+from ganopt.strategies import STRATEGIES
+from ganopt.tuned import TUNED_PATH, tuned_table
+
+TABLE = json.loads(TUNED_PATH.read_text())
+
+
+def _score(trial):
+    return math.inf if trial["score"] == "inf" else -math.inf if trial["score"] == "-inf" else trial["score"]
+
+
+@pytest.mark.parametrize("problem", sorted(TABLE["problems"]))
+def test_the_committed_table_covers_every_preset_with_every_trial_and_its_provenance(problem):
+    entry = TABLE["problems"][problem]
+    assert set(entry["strategies"]) == set(STRATEGIES)
+    provenance = entry["provenance"]
+    for key in ("command", "git_commit", "steps", "trials", "lr_range", "tune_seeds", "cpu", "date"):
+        assert provenance.get(key) is not None, key
+    for name, tuned in entry["strategies"].items():
+        trials = tuned["trials"]
+        assert len(trials) == provenance["trials"], name
+        # the chosen trial is the best by the primary metric (lower distance on these games)
+        assert _score(next(t for t in trials if t["trial"] == tuned["trial"])) == min(_score(t) for t in trials)
+        assert (tuned["lr_g"], tuned["lr_d"]) == next((t["lr_g"], t["lr_d"]) for t in trials if t["trial"] == tuned["trial"])
+
+
+def test_the_games_suite_runs_the_presets_at_their_tuned_rates():
+    suite = build_suite(find_suite("games"))
+    for run in suite.runs:
+        tuned = TABLE["problems"][run.problem]["strategies"][run.strategy.name]
+        assert (run.strategy.lr_g, run.strategy.lr_d) == (tuned["lr_g"], tuned["lr_d"])
+
+
+def test_changing_an_entry_changes_the_run_ids_and_a_suite_can_still_override(monkeypatch, tmp_path):
+    before = {r.run_id for r in build_suite(find_suite("games")).runs}
+    changed = json.loads(TUNED_PATH.read_text())
+    changed["problems"]["bilinear"]["strategies"]["gd"]["lr_g"] *= 2
+    table = tmp_path / "tuned.json"
+    table.write_text(json.dumps(changed))
+    monkeypatch.setattr(ganopt.tuned, "TUNED_PATH", table)
+    monkeypatch.setattr(ganopt.tuned, "tuned_table", lambda path=table: json.loads(table.read_text()))
+    after = build_suite(find_suite("games"))
+    moved = [r for r in after.runs if r.run_id not in before]
+    assert moved and {(r.problem, r.strategy.name) for r in moved} == {("bilinear", "gd")}
+    suite = tmp_path / "own.toml"
+    suite.write_text('problems = ["bilinear"]\nstrategies = ["gd", "my-gd"]\nseeds = 1\n'
+                     '[strategy.my-gd]\nlike = "gd"\n')
+    runs = {r.strategy.name: r.strategy for r in build_suite(suite).runs}
+    assert runs["gd"].lr_g == changed["problems"]["bilinear"]["strategies"]["gd"]["lr_g"]
+    assert runs["my-gd"].lr_g == 0.1  # a strategy of one's own starts from the problem's default
+    untuned = {r.strategy.name: r.strategy for r in build_suite(suite, use_tuned=False).runs}
+    assert untuned["gd"].lr_g == 0.1
+
+
+def test_bench_tune_writes_a_table_with_every_trial(tmp_path):
+    suite = tmp_path / "tune.toml"
+    suite.write_text('name = "t"\nproblems = ["bilinear"]\nstrategies = ["gd", "extragradient"]\nseeds = 1\n'
+                     'steps = 60\neval_every = 20\n[tuning]\ntrials = 3\nlr_range = [0.5, 4.0]\ntune_seeds = [7, 8]\n')
+    table = tmp_path / "tuned.json"
+    result = run_bench("tune", "--suite", str(suite), "--table", str(table), "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 0, result.stderr
+    written = json.loads(table.read_text())["problems"]["bilinear"]
+    assert written["provenance"]["steps"] == 60 and written["provenance"]["tune_seeds"] == [7, 8]
+    eg = written["strategies"]["extragradient"]
+    assert len(eg["trials"]) == 3 and eg["runs_per_trial"] == 2
+    # extragradient converges on the bilinear game: its best trial is the largest step
+    assert eg["lr_g"] == max(t["lr_g"] for t in eg["trials"])
+    assert "extragradient" in result.stdout and tuned_table() is not None
