@@ -10,7 +10,20 @@ Metrics (each for every run of a stack, [K]):
   samples fall in one class);
 - the Fréchet distance between Gaussians fitted to features (Dowson & Landau 1982; as the FID
   of Heusel et al. 2017, but in this classifier's features, not Inception's):
-  ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
+  ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2);
+- k-nearest-neighbour manifold metrics in the same features (`manifold_metrics`): the real
+  manifold is the union of the balls around the real reference samples, each of radius the
+  distance to its k-th nearest real neighbour (itself excluded); the generated manifold
+  likewise.  Precision (Kynkäänniemi et al. 2019, k = 3): share of generated samples inside
+  the real manifold.  Recall (same paper, k = 3): share of real samples inside the generated
+  manifold.  Coverage (Naeem et al. 2020, k = 5): share of real samples whose own ball holds
+  at least one generated sample (an outlying generated sample cannot inflate it, unlike
+  recall, whose generated balls grow around outliers).  Precision's real balls may be pruned
+  to those of radius up to a percentile (`prune_radii`): the few largest balls, around outlying
+  real samples, otherwise take in whole sets of non-digits (ganopt.problems.mnist).  A softmax
+  confidence is no evidence that an image looks like a digit (noise, blobs and one repeated
+  pattern are labelled with 71-98% confidence); these metrics ask whether its features lie
+  among real digits' features.
 """
 
 from __future__ import annotations
@@ -174,3 +187,88 @@ def frechet_distance(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2:
 def max_kl(n_modes: int) -> float:
     """KL to uniform of a histogram with a single occupied bin: log n."""
     return math.log(n_modes)
+
+
+# Distance blocks of at most this many entries ([K, rows, M] float32: 32 MB), so that memory
+# stays bounded whatever the number of samples.
+DISTANCE_BLOCK = 1 << 23
+
+
+def _rows_per_block(k: int, m: int) -> int:
+    return max(1, DISTANCE_BLOCK // max(1, k * m))
+
+
+@torch.no_grad()
+def knn_radii(feats: torch.Tensor, k: int) -> torch.Tensor:
+    """feats [..., N, F] -> the distance of each point to its k-th nearest other point of the
+    same set [..., N] (the point itself excluded; duplicates count as neighbours at distance 0).
+    In blocks of rows: memory O(rows * N), not O(N^2)."""
+    x = feats.float()
+    lead, (n, f) = x.shape[:-2], x.shape[-2:]
+    if n <= k:
+        raise ValueError(f"a k-NN radius with k = {k} needs more than {k} points, got {n}")
+    x = x.reshape(-1, n, f)
+    sq = x.pow(2).sum(-1)  # [B, N]
+    rows = _rows_per_block(x.shape[0], n)
+    out = []
+    for start in range(0, n, rows):
+        block = x[:, start:start + rows]
+        r = block.shape[1]
+        # squared distances: |a|^2 + |b|^2 - 2 a.b, as torch.cdist computes them for large sets
+        d2 = torch.baddbmm(sq.unsqueeze(1), block, x.transpose(1, 2), alpha=-2).add_(sq[:, start:start + r, None])
+        own = torch.arange(r, device=x.device)
+        d2[:, own, start + own] = math.inf  # not its own neighbour
+        out.append(d2.topk(k, dim=-1, largest=False).values[..., k - 1])
+    return torch.cat(out, 1).clamp_(min=0).sqrt_().reshape(*lead, n)
+
+
+def prune_radii(radii: torch.Tensor, percentile: float) -> torch.Tensor:
+    """k-NN radii [M] with the balls larger than their `percentile`-th percentile removed
+    (radius -1: they contain nothing), as the official implementation's clamp_to_percentile
+    (kynkaat/improved-precision-and-recall-metric, which prunes at 50 for the realism score)."""
+    return torch.where(radii <= torch.quantile(radii.double(), percentile / 100).to(radii.dtype), radii,
+                       torch.full_like(radii, -1.0))
+
+
+@torch.no_grad()
+def manifold_metrics(fake: torch.Tensor, real: torch.Tensor, real_radii: torch.Tensor,
+                     coverage_radii: torch.Tensor | None = None, recall_k: int | None = None
+                     ) -> dict[str, torch.Tensor]:
+    """Generated features fake [K, N, F] against real features [M, F] (module docstring).
+
+    `real_radii` [M]: the real balls of precision (k-NN radii, k = 3 in Kynkäänniemi et al.;
+    a negative radius removes a ball, see prune_radii).  Returns `precise` [K, N] (bool: inside
+    a ball) and `precision` [K] (its mean); when `coverage_radii` [M] (real k-NN radii, k = 5 in
+    Naeem et al.) is given, `coverage` [K]; when `recall_k` is given, `recall` [K] (generated
+    k-NN radii with that k, the real samples against the generated balls).  Balls are closed
+    (distance <= radius).  One pass over blocks of generated samples: each block's squared
+    distances to every real sample come from one batched matrix product, as torch.cdist
+    computes them for large sets, in float32; loops run over blocks, never over samples."""
+    fake, real = fake.float(), real.float()
+    k, n, _ = fake.shape
+    m = real.shape[0]
+    fake_sq, real_sq = fake.pow(2).sum(-1), real.pow(2).sum(-1)  # [K, N], [M]
+    radii = real_radii.float()
+    r2 = torch.where(radii >= 0, radii.pow(2), torch.full_like(radii, -math.inf))
+    real_sq_b, real_t = real_sq.expand(k, 1, m), real.t().expand(k, -1, -1)
+    fake_r2 = knn_radii(fake, recall_k).pow(2) if recall_k is not None else None
+    precise, nearest, recalled = [], None, None
+    rows = _rows_per_block(k, m)
+    for start in range(0, n, rows):
+        block, block_sq = fake[:, start:start + rows], fake_sq[:, start:start + rows]
+        # e = d^2 - |fake_j|^2 = |real_i|^2 - 2 fake_j.real_i  [K, rows, M]
+        e = torch.baddbmm(real_sq_b, block, real_t, alpha=-2)
+        precise.append((e - r2).amin(-1) <= -block_sq)  # some i: d^2 <= r_i^2
+        if coverage_radii is not None:  # per real sample: squared distance to the nearest generated one
+            low = (e + block_sq.unsqueeze(-1)).amin(1)
+            nearest = low if nearest is None else torch.minimum(nearest, low)
+        if fake_r2 is not None:  # per real sample: min over generated j of d^2 - rf_j^2
+            low = (e + (block_sq - fake_r2[:, start:start + rows]).unsqueeze(-1)).amin(1)
+            recalled = low if recalled is None else torch.minimum(recalled, low)
+    precise_all = torch.cat(precise, 1)
+    out = {"precise": precise_all, "precision": precise_all.double().mean(1)}
+    if coverage_radii is not None:
+        out["coverage"] = (nearest <= coverage_radii.float().pow(2)).double().mean(1)
+    if fake_r2 is not None:
+        out["recall"] = (recalled <= 0).double().mean(1)
+    return out

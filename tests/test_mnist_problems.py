@@ -3,6 +3,9 @@
 import json
 from pathlib import Path
 
+import math
+
+import pandas as pd
 import pytest
 import torch
 
@@ -47,6 +50,28 @@ def test_stacked_mnist_needs_10000_evaluation_samples():
         get_problem("stacked-mnist").check_options({"eval_samples": 9999})
 
 
+@pytest.mark.parametrize("name,primary", [("mnist", "coverage"), ("stacked-mnist", "modes_covered")])
+def test_the_declarations_rank_quality_and_mark_the_literature_protocol(name, primary):
+    problem = get_problem(name)
+    assert problem.primary.name == primary and sum(m.primary for m in problem.metrics) == 1
+    for m in problem.metrics:
+        assert m.label.endswith("(lit.)") == m.literature, m.name
+        if m.ranked:  # a diverged run scores the worst value
+            assert m.diverged is not None, m.name
+            assert m.diverged == 0.0 if m.higher_is_better else m.diverged > 0, m.name
+    names = {m.name for m in problem.metrics}
+    literature = {m.name for m in problem.metrics if m.literature}
+    if name == "mnist":  # no duplicates under the mixtures' names
+        assert not names & {"modes_covered", "modes_total", "kl_modes", "hq_fraction", "confidence"}
+        assert literature == {"classes_labelled", "kl_classes", "confident_fraction"}
+        fid = next(m for m in problem.metrics if m.name == "fid")
+        assert (fid.higher_is_better, fid.diverged, fid.log, fid.literature) == (False, math.inf, True, False)
+    else:
+        assert literature == {"modes_labelled", "kl_modes", "confident_fraction"}
+    assert next(m for m in problem.metrics if m.name == "kl_" + ("classes" if name == "mnist" else "modes")
+                ).diverged == pytest.approx(math.log(10 if name == "mnist" else 1000))
+
+
 @pytest.mark.parametrize("name,channels", [("mnist", 1), ("stacked-mnist", 3)])
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
 def test_metrics_and_samples_of_a_fresh_stack(name, channels, arch):
@@ -55,8 +80,10 @@ def test_metrics_and_samples_of_a_fresh_stack(name, channels, arch):
     z, x = game.batch(0)
     assert x.shape == (2, 8, channels, 28, 28) and 0 <= x.min() and x.max() <= 1
     metrics = game.evaluate()
-    assert set(metrics) == set(problem.metrics)
+    assert set(metrics) == {m.name for m in problem.metrics}  # every key declared, every declaration reported
     assert all(v.shape == (2,) and torch.isfinite(v).all() for v in metrics.values())
+    table = pd.DataFrame({key: v.numpy() for key, v in metrics.items()})
+    assert len(table.query(problem.target.query)) == 0  # the target's columns exist; a fresh run is far from it
     samples = game.samples()
     assert samples.shape == (2, 64, channels, 28, 28) and 0 < samples.min() and samples.max() < 1
     assert torch.equal(samples, game.generate_eval()[:, :64])  # the grid shows evaluated samples
@@ -82,7 +109,8 @@ def test_stacked_mnist_trains(arch):
     opts = fast_eval(problem, {**TINY, "arch": arch})
     result = train_stack(problem, opts, [resolved("adam", problem)], [0], 2, 2)
     assert result.status == ["done"] and result.samples.shape == (1, 64, 3, 28, 28)
-    assert 1 <= result.records[0][-1]["modes_covered"] <= 1000
+    last = result.records[0][-1]
+    assert 1 <= last["modes_labelled"] <= 1000 and 0 <= last["modes_covered"] <= last["modes_labelled"]
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
@@ -93,7 +121,7 @@ def test_a_run_alone_and_in_a_stack_of_three_agree(arch):
     alone = train_stack(problem, opts, [target], [7], 4, 2)
     stack = train_stack(problem, opts, [other, target, other], [3, 7, 11], 4, 2)
     for a, b in zip(alone.records[0], stack.records[1]):
-        for key in ("loss_g", "loss_d", "grad_norm_g", "kl_classes", "fid"):
+        for key in ("loss_g", "loss_d", "grad_norm_g", "kl_classes", "fid", "coverage", "precision", "recall"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     assert stack.records[0][-1]["loss_d"] != pytest.approx(stack.records[1][-1]["loss_d"], rel=1e-6)
 
