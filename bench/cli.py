@@ -1,12 +1,16 @@
 """`python -m bench run | list`: the command line of the harness.
 
 Exit codes: 0 success; 2 bad input (nothing run, nothing written); 1 some runs errored or timed
-out (recorded in the store, the others completed); 130 interrupted (finished stacks are kept).
+out (recorded in the store, the others completed), or the store or the report could not be
+written (a full disk: the finished stacks are kept); 130 interrupted by Ctrl-C (SIGINT), 143
+terminated by SIGTERM (128 + the signal, as a shell reports it; finished stacks are kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,13 +25,26 @@ from ganopt.strategies import STRATEGIES
 from . import compare as compare_mod
 from . import executors, perf
 from .execute import execute_in_process, resolve_device
+from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks
 from .report import failure_table, scorecards, write_report
-from .spec import SpecError, available_suites, build_suite, find_suite, read_suite_file
+from .spec import MAX_RUNS, SpecError, available_suites, build_suite, find_suite, read_suite_file
 from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
 from .tuning import select_best
 
 DEFAULT_SUITE = "quick"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finished stacks are kept, workers are ended, exit 143."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def interrupted_code(e: KeyboardInterrupt) -> int:
+    return 143 if isinstance(e, Terminated) else 130
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -47,8 +64,8 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="training steps per run, replacing the suite's and problems' defaults")
     run.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     run.add_argument("--data-dir", help="folder of the full MNIST (or Fashion-MNIST) IDX files, for the image problems")
-    run.add_argument("--out", type=Path, help="directory for tables and plots (default: results/SUITE)")
-    run.add_argument("--store", type=Path, default=DEFAULT_STORE,
+    run.add_argument("--out", type=path_arg, help="directory for tables and plots (default: results/SUITE)")
+    run.add_argument("--store", type=path_arg, default=DEFAULT_STORE,
                      help=f"results store, an SQLite file (default: {DEFAULT_STORE}); finished runs are skipped")
     run.add_argument("--force", action="store_true", help="rerun runs that the store already has")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per stack; past it the stack is "
@@ -61,19 +78,33 @@ def make_parser() -> argparse.ArgumentParser:
                      help="extra tries for a stack whose worker died (processes, dask; default 2)")
     run.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                      help="a Python file that registers strategies or schemes (repeatable)")
+    run.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
+                     help=f"refuse a plan of more than N runs (default {MAX_RUNS:,}): a typo in --seeds is not a week "
+                          "of work")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
 
     commands.add_parser("list", help="list problems, strategies, schemes and suites")
 
+    tune = commands.add_parser("tune", help="tune the preset strategies' learning rates per problem and write the "
+                               "table suites load (ganopt/assets/tuned_lr.json)")
+    tune.add_argument("--suite", default="tune-presets", help="a suite with a [tuning] table (default tune-presets)")
+    tune.add_argument("--problems", help="comma-separated problems, replacing the suite's")
+    tune.add_argument("--strategies", help="comma-separated strategies, replacing the suite's")
+    tune.add_argument("--steps", type=int, help="training steps per trial, replacing the suite's")
+    tune.add_argument("--store", type=Path, default=Path("results") / "tuning.sqlite",
+                      help="results store of the trials (default results/tuning.sqlite); finished trials are skipped")
+    tune.add_argument("--table", type=Path, default=None, help="the table to write (default: ganopt's own)")
+    tune.add_argument("--quiet", action="store_true", help="no progress lines")
+
     report = commands.add_parser("report", help="regenerate tables, plots and the HTML report from stored results")
-    report.add_argument("path", nargs="?", type=Path, default=DEFAULT_STORE,
+    report.add_argument("path", nargs="?", type=path_arg, default=DEFAULT_STORE,
                         help=f"a results store (default {DEFAULT_STORE}) or a report folder with summary.csv")
     report.add_argument("--suite", help="only the runs of this suite (a store holds every suite run into it)")
-    report.add_argument("--out", type=Path, help="output folder (default: results/report, or PATH for a folder)")
+    report.add_argument("--out", type=path_arg, help="output folder (default: results/report, or PATH for a folder)")
 
     compare = commands.add_parser("compare", help="flag significant regressions of result set B against baseline A")
-    compare.add_argument("baseline", type=Path, help="a results store or a report folder")
-    compare.add_argument("change", type=Path, help="a results store or a report folder")
+    compare.add_argument("baseline", type=path_arg, help="a results store or a report folder")
+    compare.add_argument("change", type=path_arg, help="a results store or a report folder")
     compare.add_argument("--suite", help="only the runs of this suite")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
 
@@ -84,20 +115,18 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--schemes", default="simultaneous,alternating,extragradient,optimistic")
     perf.add_argument("--bases", default="adam,sgd", help="comma-separated base updates (adam, sgd)")
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
-    perf.add_argument("--out", type=Path, default=Path("results") / "perf")
+    perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
     return parser
 
 
 def cmd_report(args) -> int:
     path: Path = args.path
     if path.is_dir():
-        runs, declarations = compare_mod.load_runs(path)
-        records = pd.read_csv(path / "curves.csv") if (path / "curves.csv").is_file() else pd.DataFrame()
-        records = records.drop(columns=[c for c in ("problem", "strategy", "seed") if c in records.columns])
+        runs, records, declarations = compare_mod.load_folder(path)
         samples: dict = {}
         out = args.out or path
     elif path.is_file():
-        with Store(path) as store:
+        with Store(path, readonly=True) as store:  # reading results never changes the store
             runs = store.runs_frame()
             if args.suite is not None:
                 if args.suite not in set(runs["suite"]):
@@ -106,14 +135,28 @@ def cmd_report(args) -> int:
             ids = list(runs["run_id"])
             records, samples, declarations = store.records_frame(ids), store.samples(ids), store.declarations()
         out = args.out or Path("results") / "report"
+    elif path.exists():
+        raise StoreError(f"{path} is neither a results store nor a report folder")
     else:
         raise StoreError(f"{path} does not exist: give a results store or a report folder")
     if runs.empty:
         raise StoreError(f"{path} holds no runs")
-    if out.exists() and not out.is_dir():
-        raise SpecError(f"--out {out} exists and is not a directory")
+    try:
+        scorecards(runs["problem"], declarations)
+    except ValueError as e:
+        raise StoreError(f"{path}: {e}") from None
+    check_folder(out, "--out")
     title = f"ganopt suite `{args.suite}`" if args.suite else f"ganopt results from {path}"
-    print(write_report(out, title, runs.reset_index(drop=True), records, samples, declarations))
+    created = not out.exists()
+    try:
+        text = write_report(out, title, runs.reset_index(drop=True), records, samples, declarations)
+    except OSError as e:
+        raise WriteError(f"cannot write the report in {out}: {e.strerror or e}") from None
+    except BaseException:
+        if created:  # no half-written folder of ours is left behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    print(text)
     print(f"\ntables, plots and report.html in {out}/", file=sys.stderr)
     return 0
 
@@ -159,14 +202,49 @@ def cmd_perf(args) -> int:
             raise SpecError(f"--bases: unknown base update {base!r}; valid: adam, sgd")
     if not args.seconds > 0:
         raise SpecError("--seconds must be positive")
-    if args.out.exists() and not args.out.is_dir():
-        raise SpecError(f"--out {args.out} exists and is not a directory")
+    check_folder(args.out, "--out")
     rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
                          progress=lambda line: print(line, flush=True))
     args.out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(args.out / "perf.csv", index=False)
+    write_csv(args.out / "perf.csv", pd.DataFrame(rows))
     perf.plot_perf(rows, args.out / "perf.png")
     print(f"\nwrote {args.out / 'perf.csv'} and {args.out / 'perf.png'}", file=sys.stderr)
+    return 0
+
+
+def cmd_tune(args) -> int:
+    """Tune the presets around the problems' default rates and write the tuned table."""
+    from ganopt.tuned import TUNED_PATH
+
+    from . import presets
+
+    suite = build_suite(find_suite(args.suite), args.problems, args.strategies, None, args.steps, [], "cpu",
+                        use_tuned=False)
+    if suite.tuning is None:
+        raise SpecError(f"--suite {args.suite}: a tuning suite needs a [tuning] table")
+    table = args.table or TUNED_PATH
+    if table.exists() and not table.is_file():
+        raise SpecError(f"--table {table} is not a file")
+    args.force, args.executor, args.timeout, args.plugin_paths = False, "inprocess", None, []
+    with Store(args.store) as store:
+        env = environment(torch.device("cpu"))
+        try:
+            train_pending(store, suite.name, suite.runs, torch.device("cpu"), env, args, "tuning trials")
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: finished trials are in {args.store}; rerun the same command to resume",
+                  file=sys.stderr)
+            return 130
+        ids = [r.run_id for r in suite.runs]
+        runs, curves = store.runs_frame(ids), store.records_frame(ids)
+        cards = scorecards(runs["problem"], store.declarations())
+    failed = runs[~runs["status"].isin(FINISHED)]
+    if not failed.empty:
+        print(failure_table(runs), file=sys.stderr)
+        return 1
+    entries = presets.tuned_entries(runs, curves.merge(runs[["run_id", "problem"]], on="run_id"), cards)
+    presets.write_table(table, entries, presets.provenance(suite, env, "python -m bench " + " ".join(sys.argv[1:])))
+    print("\n".join(presets.summary_lines(entries)))
+    print(f"\nwrote {table}", file=sys.stderr)
     return 0
 
 
@@ -191,15 +269,16 @@ def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
     path = find_suite(args.suite) if args.suite else None
+    if args.max_runs < 1:
+        raise SpecError(f"--max-runs must be >= 1, got {args.max_runs}")
     suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
-                        args.data_dir)
+                        args.data_dir, max_runs=args.max_runs)
     for warning in suite.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name
-    if out.exists() and not out.is_dir():
-        raise SpecError(f"--out {out} exists and is not a directory")
+    check_folder(out, "--out")
     check_executor(args)
     args.plugin_paths = suite.plugins
 
@@ -215,17 +294,22 @@ def cmd_run(args) -> int:
                 eval_runs = suite.eval_runs(best)
                 trained += train_pending(store, suite.name, eval_runs, device, env, args, "best settings on fresh seeds")
                 all_runs += eval_runs
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             ids = [r.run_id for r in suite.runs]
             done = sum(v in FINISHED for v in store.statuses(ids).values())
-            print(f"\ninterrupted: {done} of {len(ids)} runs of this phase are in {args.store}; "
-                  "rerun the same command to resume", file=sys.stderr)
-            return 130
+            print(f"\ninterrupted{' (SIGTERM)' if isinstance(e, Terminated) else ''}: {done} of {len(ids)} runs "
+                  f"of this phase are in {args.store}; rerun the same command to resume", file=sys.stderr)
+            return interrupted_code(e)
         elapsed = time.perf_counter() - start
         run_ids = [r.run_id for r in all_runs]
         runs = store.runs_frame(run_ids)
-        table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
-                             store.samples(run_ids), store.declarations())
+        try:
+            table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
+                                 store.samples(run_ids), store.declarations())
+        except OSError as e:
+            raise WriteError(f"cannot write the report in {out} ({e.strerror or e}); the runs are in {args.store}: "
+                             f"`python -m bench report {args.store} --suite {suite.name} --out DIR` writes it "
+                             "again") from None
     print(table)
     failures = failure_table(runs)
     print(f"\n{trained} runs trained in {elapsed:.1f}s; tables, plots and report.html in {out}/", file=sys.stderr)
@@ -285,7 +369,11 @@ def check_executor(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    if args.command == "run":  # SIGTERM (a scheduler, `kill`) ends a sweep as Ctrl-C does, not mid-write
+        signal.signal(signal.SIGTERM, _terminate)
     try:
+        if args.command == "tune":
+            return cmd_tune(args)
         if args.command == "list":
             return cmd_list()
         if args.command == "perf":
@@ -298,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # outside a sweep's training (loading, writing the report)
+        print("\ninterrupted", file=sys.stderr)
+        return interrupted_code(e)
     except RuntimeError as e:
         if str(e).startswith("--device"):
             print(f"error: {e}", file=sys.stderr)

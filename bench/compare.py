@@ -3,6 +3,7 @@ statistically significant regressions in quality and cost: a quality gate for CI
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -20,19 +21,56 @@ WALL_MIN_CHANGE = 1.0
 COST_METRICS = [("grad_evals", 0.0), ("wall_s", WALL_MIN_CHANGE)]  # lower is better
 
 
+SUMMARY_COLUMNS = ["run_id", "problem", "strategy", "seed", "status", "grad_evals", "wall_s", "lr_g", "lr_d"]
+CURVE_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"]
+
+
+def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A CSV table ganopt wrote, with at least `columns`; anything else is refused in one line."""
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, OSError) as e:  # pandas' parser and empty-file errors are ValueErrors
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(f"{path} is not a table ganopt wrote ({reason})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise StoreError(f"{path} is not a table ganopt wrote: no column {', '.join(missing)}")
+    return frame
+
+
+def load_folder(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, tuple]]:
+    """A report folder: its runs (summary.csv, with provenance.json's entries as a column), curves
+    (curves.csv) and declarations (declarations.json), each checked."""
+    if not (path / "summary.csv").is_file():
+        raise StoreError(f"{path} has no summary.csv: give a results store or a report folder")
+    runs = read_table(path / "summary.csv", SUMMARY_COLUMNS)
+    if (path / "curves.csv").is_file():
+        curves = read_table(path / "curves.csv", CURVE_COLUMNS)
+        curves = curves.drop(columns=[c for c in ("problem", "strategy", "seed") if c in curves.columns])
+    else:
+        curves = pd.DataFrame(columns=CURVE_COLUMNS)
+    try:
+        declarations = read_declarations(path)
+        provenance = json.loads((path / "provenance.json").read_text()) if (path / "provenance.json").is_file() else {}
+        runs["provenance"] = [json.dumps(provenance[r]) if r in provenance else None for r in runs["run_id"]]
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON that ganopt did not write
+        raise StoreError(f"{path}: declarations.json or provenance.json is not what ganopt wrote ({e})") from None
+    return runs, curves, declarations
+
+
 def load_runs(path: Path, suite: str | None = None) -> tuple[pd.DataFrame, dict[str, tuple]]:
     """Runs (final metrics as columns) and their problems' metric declarations, from a store
-    file or from a report folder (its summary.csv and declarations.json)."""
+    file or from a report folder (its summary.csv and declarations.json).  Stores are opened
+    read-only: reading results never changes them."""
     path = Path(path)
     if path.is_dir():
-        if not (path / "summary.csv").is_file():
-            raise StoreError(f"{path} has no summary.csv: give a results store or a report folder")
-        runs = pd.read_csv(path / "summary.csv")
-        declarations = read_declarations(path)
+        runs, _, declarations = load_folder(path)
     elif path.is_file():
-        with Store(path) as store:
+        with Store(path, readonly=True) as store:
             runs = store.runs_frame()
             declarations = store.declarations()
+    elif path.exists():
+        raise StoreError(f"{path} is neither a results store nor a report folder")
     else:
         raise StoreError(f"{path} does not exist")
     if suite is not None:
@@ -84,9 +122,52 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, 
     return pd.DataFrame(rows)
 
 
+def specs(runs: pd.DataFrame, problem: str) -> dict[str, set]:
+    """What one problem's runs were asked to do: their step budgets, evaluation intervals and
+    problem options (file paths aside: a data folder may live elsewhere on another machine).
+    From the stored spec, else from a report folder's columns; what a set does not record is
+    absent (an older report folder has no eval_every)."""
+    runs = runs[runs["problem"] == problem]
+    out: dict[str, set] = {}
+    if "spec" in runs and runs["spec"].notna().all():
+        parsed = [json.loads(text) for text in runs["spec"]]
+        out["steps"] = {s["steps"] for s in parsed}
+        out["eval_every"] = {s["eval_every"] for s in parsed}
+    else:
+        if "planned_steps" in runs:
+            out["steps"] = set(runs["planned_steps"].dropna().astype(int))
+        elif (runs["status"] == "done").any():  # a done run trained its whole budget
+            out["steps"] = set(runs.loc[runs["status"] == "done", "steps"].dropna().astype(int))
+        if "eval_every" in runs:
+            out["eval_every"] = set(runs["eval_every"].dropna().astype(int))
+    if "options" in runs and runs["options"].notna().all():
+        from ganopt.problems import PROBLEMS
+
+        paths = PROBLEMS[problem].PATH_OPTIONS if problem in PROBLEMS else ()
+        out["options"] = {json.dumps({k: v for k, v in json.loads(text).items() if k not in paths}, sort_keys=True)
+                          for text in runs["options"]}
+    return {key: values for key, values in out.items() if values}
+
+
+def check_same_specs(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Refuse to compare results of different specs: a 3,000-step baseline against a 20-step
+    change would find "no significant regression" in numbers that mean different things."""
+    for problem in sorted(set(a["problem"]) & set(b["problem"])):
+        sa, sb = specs(a, problem), specs(b, problem)
+        for key in ("steps", "eval_every", "options"):
+            if key in sa and key in sb and sa[key] != sb[key]:
+                show = lambda values: " / ".join(str(v) for v in sorted(values))  # noqa: E731
+                raise StoreError(f"{problem}: the baseline ran {key} {show(sa[key])}, the change {key} "
+                                 f"{show(sb[key])}; compare results of the same spec (--suite selects one suite)")
+
+
 def compare_sets(baseline: Path, change: Path, suite: str | None, alpha: float) -> pd.DataFrame:
     """Load both result sets and compare them, with the declarations either side carries."""
     a, a_declared = load_runs(baseline, suite)
     b, b_declared = load_runs(change, suite)
-    cards = scorecards(pd.concat([a["problem"], b["problem"]]), {**a_declared, **b_declared})
+    check_same_specs(a, b)
+    try:
+        cards = scorecards(pd.concat([a["problem"], b["problem"]]), {**a_declared, **b_declared})
+    except ValueError as e:
+        raise StoreError(str(e)) from None
     return compare_runs(a, b, cards, alpha)

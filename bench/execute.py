@@ -25,23 +25,53 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+class Cadence:
+    """on_progress(step, steps) that passes on a stack's progress at a steady cadence: at every
+    10% of its steps, and at least every `period_s` seconds."""
+
+    def __init__(self, report: Callable[[int, int], None], period_s: float = 30.0):
+        self.report, self.period_s = report, period_s
+        self.tenth, self.last = 0, time.perf_counter()
+
+    def __call__(self, step: int, steps: int) -> None:
+        now = time.perf_counter()
+        if step < steps and (step * 10 // steps > self.tenth or now - self.last >= self.period_s):
+            self.tenth, self.last = step * 10 // steps, now
+            self.report(step, steps)
+
+
 class Progress:
-    """One line per stack; on a terminal the line updates in place while the stack trains."""
+    """One line per stack; on a terminal the line updates in place while the stack trains.
+    When stderr is not a terminal (a log, CI), a line every 10% of a stack's steps and at least
+    every 30 s, so that a long stack is never silent until it finishes."""
+
+    REDRAW_S = 0.1  # a terminal line is redrawn at most this often
 
     def __init__(self, n_stacks: int, n_runs: int, stream=sys.stderr):
         self.n_stacks, self.n_runs, self.stream = n_stacks, n_runs, stream
         self.tty = stream.isatty()
         self.start = time.perf_counter()
         self.runs_done = 0
+        self.current, self.last, self.cadence = 0, 0.0, None
 
     def _line(self, index: int, stack: StackPlan, text: str) -> str:
         elapsed = time.perf_counter() - self.start
         return f"[{index}/{self.n_stacks}] {stack.describe()} · {text} · {elapsed:5.1f}s"
 
     def update(self, index: int, stack: StackPlan, step: int, steps: int) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K" + self._line(index, stack, f"step {step}/{steps}"))
-            self.stream.flush()
+        now = time.perf_counter()
+        if index != self.current:  # a new stack
+            self.current, self.last = index, 0.0
+            self.cadence = Cadence(lambda s, n: self._write(self._line(index, stack, f"step {s}/{n}") + "\n"))
+        if not self.tty:
+            self.cadence(step, steps)
+        elif now - self.last >= self.REDRAW_S or step == steps:
+            self._write("\r\x1b[K" + self._line(index, stack, f"step {step}/{steps}"))
+            self.last = now
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
 
     def finish(self, index: int, stack: StackPlan, text: str) -> None:
         self.runs_done += len(stack.runs)
@@ -66,15 +96,25 @@ def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int
     )
 
 
-def warm_up(stack: StackPlan, device: torch.device) -> None:
+def warm_up(stack: StackPlan, device: torch.device, time_limit_s: float | None = None) -> None:
     """Two untimed steps of one run, so that one-time costs (thread pools, allocator, kernel
-    selection) are not charged to whichever stack happens to run first."""
+    selection) are not charged to whichever stack happens to run first.  Under the stacks' time
+    limit: a step that never returns must not hang the sweep here either."""
     first = stack.runs[0]
     try:
         train_stack(get_problem(first.problem), first.options, [first.strategy], [first.seed], 2, 2, device=device,
-                    calibrate=False)
-    except Exception:  # the real stack will report its own failure
+                    calibrate=False, time_limit_s=time_limit_s)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # the real stack will report its own failure
         pass
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line: the exception and where it was raised."""
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(e).__name__}: {e}{where}"
 
 
 def execute_in_process(
@@ -88,7 +128,7 @@ def execute_in_process(
     """Train every stack; `on_failure(stack, status, reason)` gets "error" or "timeout"."""
     progress = Progress(len(stacks), sum(len(s.runs) for s in stacks)) if show_progress else None
     if stacks:
-        warm_up(stacks[0], device)
+        warm_up(stacks[0], device, time_limit_s)
     for index, stack in enumerate(stacks, start=1):
         callback = (lambda step, steps, i=index, s=stack: progress.update(i, s, step, steps)) if progress else None
         try:
@@ -96,11 +136,10 @@ def execute_in_process(
         except TimeLimitExceeded as e:
             on_failure(stack, "timeout", str(e))
             text = f"TIMEOUT: {e}"
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM, bench.cli) ends the sweep
             raise
-        except Exception as e:  # isolate the fault: record it, go on with the next stack
-            frame = traceback.extract_tb(e.__traceback__)[-1]
-            on_failure(stack, "error", f"{type(e).__name__}: {e} (at {frame.filename}:{frame.lineno})")
+        except BaseException as e:  # any other failure, sys.exit() included, is this stack's: record it, go on
+            on_failure(stack, "error", failure_reason(e))
             text = f"ERROR: {type(e).__name__}: {e}"
         else:
             on_result(stack, result)

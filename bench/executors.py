@@ -10,19 +10,21 @@ stack with it: the stack is retried a bounded number of times, then recorded as 
 
 from __future__ import annotations
 
+import ctypes
+import math
 import os
+import signal
 import sys
 import time
-import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import connection, get_context
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from .execute import Cadence
 from .plan import StackPlan
 from .spec import RunSpec
 
@@ -47,23 +49,31 @@ class TaskOutcome:
 
 
 _LOADED_PLUGINS: set[str] = set()
+_PLUGIN_STRATEGIES: set[str] = set()  # names registered by plugins run in this worker
 
 
 def _load_plugins(plugins: list[tuple[str, str]]) -> None:
-    """Run each plugin's source once per worker process (registers its schemes/strategies)."""
-    for name, source in plugins:
-        key = f"{name}\0{source}"
-        if key in _LOADED_PLUGINS:
-            continue
-        exec(compile(source, name, "exec"), {"__name__": f"ganopt_plugin_{Path(name).stem}"})
-        _LOADED_PLUGINS.add(key)
+    """Run each plugin's source once per worker process (registers its schemes/strategies).
+    `__file__` is the plugin's path on the submitting machine, as when it runs in-process (it
+    may not exist here: workers need no shared filesystem)."""
+    from ganopt.strategies import STRATEGIES
+
+    new = [(path, source) for path, source in plugins if f"{path}\0{source}" not in _LOADED_PLUGINS]
+    if new:  # a long-lived (Dask) worker may hold an older version of a plugin: its strategies give way
+        for name in _PLUGIN_STRATEGIES:
+            STRATEGIES.pop(name, None)
+    for path, source in new:
+        before = set(STRATEGIES)
+        exec(compile(source, path, "exec"), {"__name__": f"ganopt_plugin_{Path(path).stem}", "__file__": path})
+        _PLUGIN_STRATEGIES.update(set(STRATEGIES) - before)
+        _LOADED_PLUGINS.add(f"{path}\0{source}")
 
 
-def run_task(task: StackTask) -> TaskOutcome:
+def run_task(task: StackTask, on_progress: Callable[[int, int], None] | None = None) -> TaskOutcome:
     """Train one stack on this worker; every failure inside comes back as an outcome."""
     from ganopt.train import TimeLimitExceeded
 
-    from .execute import resolve_device, run_stack
+    from .execute import failure_reason, resolve_device, run_stack
     from .store import environment
 
     if task.threads:
@@ -72,17 +82,19 @@ def run_task(task: StackTask) -> TaskOutcome:
         device = resolve_device(task.device)
         env = environment(device)
         _load_plugins(task.plugins)
-        result = run_stack(StackPlan(task.runs), device, time_limit_s=task.time_limit_s)
+        result = run_stack(StackPlan(task.runs), device, on_progress, time_limit_s=task.time_limit_s)
         return TaskOutcome("done", result=result, env=env)
     except TimeLimitExceeded as e:
         return TaskOutcome("timeout", reason=str(e))
-    except Exception as e:
-        frame = traceback.extract_tb(e.__traceback__)[-1]
-        return TaskOutcome("error", reason=f"{type(e).__name__}: {e} (at {frame.filename}:{frame.lineno})")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # sys.exit() in a plugin included: the stack's error, not the worker's end
+        return TaskOutcome("error", reason=failure_reason(e))
 
 
 def plugin_sources(paths: list[Path]) -> list[tuple[str, str]]:
-    return [(Path(p).name, Path(p).read_text()) for p in paths]
+    """(path, source) of each plugin file: the source travels, the path names it (`__file__`)."""
+    return [(str(Path(p).absolute()), Path(p).read_text()) for p in paths]
 
 
 def _report(stack: StackPlan, outcome: TaskOutcome, on_result, on_failure, progress) -> None:
@@ -96,33 +108,119 @@ def _report(stack: StackPlan, outcome: TaskOutcome, on_result, on_failure, progr
         progress(stack, text)
 
 
+# A worker's own alarm ends a stack at its time limit; past the limit and this grace (time for a
+# fresh worker to import torch, and to send its result), the worker is killed from outside: a
+# step stuck in native code never returns to Python for the alarm to fire.
+KILL_GRACE_S = 30.0
+
+
+def _worker(conn, parent: int) -> None:
+    """A worker process: train the stacks it is sent, one at a time, until told to stop."""
+    # Ctrl-C reaches the whole process group: only the submitting process acts on it (it ends
+    # every worker), so that no worker dies half-way through sending a result
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):  # a submitter killed with -9 cannot end its workers: the kernel does
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # it died before that took effect
+            return
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the submitting process is gone
+            return
+        if task is None:
+            return
+        conn.send(run_task(task, Cadence(lambda step, steps: conn.send((step, steps)))))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    index: int = -1  # the stack it trains (-1: idle)
+    deadline: float = math.inf
+
+    @classmethod
+    def start(cls, context) -> _Worker:
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(child, os.getpid()), name="ganopt-worker")
+        process.start()
+        child.close()
+        return cls(process, parent)
+
+    def end(self) -> None:
+        self.process.kill()
+        self.process.join(10)
+        self.conn.close()
+
+
 def execute_processes(stacks: list[StackPlan], tasks: list[StackTask], workers: int,
                       on_result: Callable, on_failure: Callable, progress: Callable | None = None,
                       retries: int = DEFAULT_RETRIES) -> None:
-    """Local worker processes (spawned, so each starts clean).  When a worker dies the pool
-    breaks: every stack in flight is retried on a fresh pool, up to `retries` times."""
-    attempts = {i: 0 for i in range(len(stacks))}
-    pending = list(range(len(stacks)))
+    """Local worker processes (spawned, so each starts clean), each sent one stack at a time.
+
+    Why not a ProcessPoolExecutor: when one of its workers dies the whole pool breaks and every
+    stack in flight fails with it, so a try would be charged to stacks that did nothing wrong.
+    Here each worker holds one known stack: a worker that dies charges a try to its own stack
+    only (retried on a fresh worker, at most `retries` extra times, then recorded as an error);
+    a worker past its stack's time limit (plus KILL_GRACE_S) is killed and the stack recorded
+    as `timeout`; and every worker is killed when this function leaves, normally or not (Ctrl-C,
+    SIGTERM), so that none is orphaned."""
     context = get_context("spawn")
-    while pending:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(run_task, tasks[i]): i for i in pending}
-            pending = []
-            while futures:
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for future in done:
-                    i = futures.pop(future)
+    queue = deque(range(len(stacks)))
+    attempts = {i: 0 for i in range(len(stacks))}
+    busy: list[_Worker] = []
+    idle: list[_Worker] = []
+    try:
+        while queue or busy:
+            while queue and len(busy) < workers:
+                worker = idle.pop() if idle else _Worker.start(context)
+                worker.index = i = queue.popleft()
+                limit = tasks[i].time_limit_s
+                worker.deadline = time.monotonic() + limit + KILL_GRACE_S if limit else math.inf
+                busy.append(worker)
+                try:
+                    worker.conn.send(tasks[i])
+                except OSError:  # died before it could take the stack: noticed below
+                    pass
+            ready = set(connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
+            for worker in list(busy):
+                i = worker.index
+                if worker.conn in ready or worker.process.sentinel in ready:
                     try:
-                        outcome = future.result()
-                    except BrokenProcessPool:
-                        attempts[i] += 1
-                        if attempts[i] > retries:
-                            _report(stacks[i], TaskOutcome("error", reason=f"worker process died {attempts[i]} times"),
-                                    on_result, on_failure, progress)
-                        else:
-                            pending.append(i)
+                        outcome = worker.conn.recv() if worker.conn.poll() else None
+                    except (EOFError, OSError):
+                        outcome = None
+                    if isinstance(outcome, tuple):  # (step, steps): the stack is still training
+                        if progress is not None:
+                            progress(stacks[i], f"step {outcome[0]}/{outcome[1]}", finished=False)
                         continue
-                    _report(stacks[i], outcome, on_result, on_failure, progress)
+                    if outcome is None:  # the worker died with this stack
+                        busy.remove(worker)
+                        worker.end()
+                        attempts[i] += 1
+                        if attempts[i] <= retries:
+                            queue.append(i)
+                            continue
+                        outcome = TaskOutcome("error", reason=f"worker process died {attempts[i]} times "
+                                                              f"(last exit code {worker.process.exitcode})")
+                    else:
+                        busy.remove(worker)
+                        idle.append(worker)
+                elif time.monotonic() > worker.deadline:
+                    busy.remove(worker)
+                    worker.end()
+                    outcome = TaskOutcome("timeout", reason=f"exceeded the time limit of {tasks[i].time_limit_s:g}s "
+                                                            "(its worker did not respond and was killed)")
+                else:
+                    continue
+                _report(stacks[i], outcome, on_result, on_failure, progress)
+    finally:
+        for worker in busy + idle:
+            worker.end()
 
 
 def execute_dask(stacks: list[StackPlan], tasks: list[StackTask], scheduler: str, on_result: Callable,
@@ -135,27 +233,32 @@ def execute_dask(stacks: list[StackPlan], tasks: list[StackTask], scheduler: str
     with Client(scheduler, timeout=30) as client:
         futures = {client.submit(run_task, task, key=f"ganopt-stack-{i}-{time.time_ns()}", retries=retries,
                                  pure=False): i for i, task in enumerate(tasks)}
-        for future in as_completed(list(futures)):
-            i = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as e:  # KilledWorker and friends: the cluster gave up on this stack
-                outcome = TaskOutcome("error", reason=f"{type(e).__name__}: {e}")
-            _report(stacks[i], outcome, on_result, on_failure, progress)
+        try:
+            for future in as_completed(list(futures)):
+                i = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as e:  # KilledWorker and friends: the cluster gave up on this stack
+                    outcome = TaskOutcome("error", reason=f"{type(e).__name__}: {e}")
+                _report(stacks[i], outcome, on_result, on_failure, progress)
+        except BaseException:  # interrupted (or the store failed): the cluster must not train on for nobody
+            client.cancel(list(futures))
+            raise
 
 
 def default_workers() -> int:
     return max(1, (os.cpu_count() or 1))
 
 
-def printer(n_stacks: int, stream=sys.stderr) -> Callable[[StackPlan, str], None]:
+def printer(n_stacks: int, stream=sys.stderr) -> Callable[..., None]:
+    """A line per finished stack, and per progress report of a stack still training."""
     count = {"done": 0}
     start = time.perf_counter()
 
-    def show(stack: StackPlan, text: str) -> None:
-        count["done"] += 1
-        stream.write(f"[{count['done']}/{n_stacks}] {stack.describe()} · {text} · "
-                     f"{time.perf_counter() - start:5.1f}s\n")
+    def show(stack: StackPlan, text: str, finished: bool = True) -> None:
+        count["done"] += finished
+        where = f"{count['done']}/{n_stacks}" if finished else "running"
+        stream.write(f"[{where}] {stack.describe()} · {text} · {time.perf_counter() - start:5.1f}s\n")
         stream.flush()
 
     return show

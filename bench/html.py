@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import files
+
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1200px;
        color: #222; line-height: 1.4; padding: 0 1rem; }
@@ -64,5 +66,5 @@ def write_html(path: Path, title: str, notes: list[str], reports: dict, figures:
             parts += [f"<h2>{html.escape(section)}</h2>"] + [_image(p) for p in paths]
     parts += ["<h2>Notes</h2>", "<ul class=notes>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
     parts += ["<h2>Provenance</h2>", _provenance(provenance), "</body></html>"]
-    path.write_text("\n".join(parts))
+    files.write_text(path, "\n".join(parts))
     return path

@@ -208,7 +208,7 @@ def plot_perf(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import save, strategy_colors
+    from .plots import legend_outside, save, strategy_colors
 
     stacked_rows = [r for r in rows if r["what"] == "ganopt stack"]
     problems = list(dict.fromkeys(r["problem"] for r in stacked_rows))
@@ -228,5 +228,5 @@ def plot_perf(rows: list[dict], path: Path) -> None:
         ax.set_ylabel("µs per step per run")
         ax.set_title(f"{problem}: cost per run vs stack size")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        legend_outside(ax)
     save(fig, path)

@@ -15,10 +15,12 @@ import pandas as pd  # noqa: E402
 
 from scipy.stats import gaussian_kde  # noqa: E402
 
-# Okabe & Ito's colour-blind-safe palette, then matplotlib's tab10 for long lists; line styles
-# and markers vary too, so strategies stay apart in greyscale.
+from . import files  # noqa: E402
+
+# Okabe & Ito's colour-blind-safe palette, and only it: a ninth colour from another palette was
+# a near-twin of one of these (tab10's blue beside #0072B2).  Past eight strategies the line
+# style changes, and markers vary throughout, so strategies stay apart in greyscale too.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-PALETTE += list(plt.get_cmap("tab10").colors)
 LINESTYLES = ["-", "--", "-.", ":"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 MAX_SEED_COLUMNS = 3
@@ -26,9 +28,11 @@ BUDGET_AXES = [("step", "steps"), ("grad_evals", "gradient evaluations"), ("wall
 
 
 def save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        files.save_figure(fig, path, dpi=100, bbox_inches="tight")  # "tight": legends outside the axes are kept
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -37,10 +41,28 @@ def strategy_colors(names) -> dict[str, str]:
 
 
 def strategy_styles(names) -> dict[str, dict]:
-    """Colour, line style and marker per strategy, the same in every plot of a report."""
-    return {name: {"color": PALETTE[i % len(PALETTE)], "linestyle": LINESTYLES[i % len(LINESTYLES)],
-                   "marker": MARKERS[i % len(MARKERS)], "markevery": 0.2, "markersize": 4}
+    """Colour, line style and marker per strategy, the same in every plot of a report.  The i-th
+    strategy gets colour i mod 8, line style (i div 8) mod 4 and marker (i + i div 32) mod 8:
+    no two of up to 256 strategies share all three."""
+    n = len(PALETTE)
+    return {name: {"color": PALETTE[i % n], "linestyle": LINESTYLES[(i // n) % len(LINESTYLES)],
+                   "marker": MARKERS[(i + i // (n * len(LINESTYLES))) % len(MARKERS)], "markevery": 0.2,
+                   "markersize": 4}
             for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _style(styles: dict, name: str) -> dict:
+    """A strategy's style; a bare colour is accepted too."""
+    style = styles[name]
+    return dict(style) if isinstance(style, dict) else {"color": style}
+
+
+def legend_outside(ax, handles=None, labels=None, fontsize: int = 7) -> None:
+    """The legend to the right of the axes, where it hides no data (save() keeps it in the image)."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
 
 def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples: dict,
@@ -49,7 +71,6 @@ def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples:
     drawn follows the data and the declarations: sample scatters for 2-D samples, image grids
     for images, a trajectory panel where runs recorded a path, a curve per plotted metric."""
     styles = strategy_styles(summary["strategy"])
-    colors = {name: style["color"] for name, style in styles.items()}
     written: dict[str, list[Path]] = {}
     for problem, runs in summary.groupby("problem", sort=False):
         card = cards[problem]
@@ -61,13 +82,13 @@ def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples:
         elif shapes == {(2,)}:  # [N, 2]: points in the plane
             figures.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples, card.primary))
         if {"traj_x", "traj_y"} <= set(problem_curves.columns) and problem_curves["traj_x"].notna().any():
-            figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, colors,
+            figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, styles,
                                              card.primary))
         for metric in [card.primary] + [m for m in card.metrics if m.plot and not m.primary]:
             if metric.name in problem_curves and problem_curves[metric.name].notna().any():
                 figures.append(plot_budgets(out / f"{metric.name}_{problem}.png", problem, problem_curves, styles,
                                             metric.name, metric.label, log=metric.log))
-        figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, colors))
+        figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, styles))
     profile = plot_performance_profile(out / "performance_profile.png", summary, curves, styles, cards)
     if profile is not None:
         written["all problems"] = [profile]
@@ -177,7 +198,7 @@ def plot_budgets(path: Path, problem: str, curves: pd.DataFrame, styles: dict, y
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    legend_outside(axes[-1])
     fig.suptitle(f"{problem}: {ylabel} vs budget (mean over seeds, band: min–max)")
     return save(fig, path)
 
@@ -201,7 +222,7 @@ def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame, metric) -> 
     ax.set_ylabel(metric.label)
     ax.set_title(f"{problem}: sensitivity to the learning rate (tuning trials)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return save(fig, path)
 
 
@@ -238,7 +259,7 @@ def plot_performance_profile(path: Path, summary: pd.DataFrame, curves: pd.DataF
     ax.set_ylabel("fraction of problems")
     ax.set_title(f"performance profile over {len(table)} problem(s)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return save(fig, path)
 
 
@@ -258,16 +279,16 @@ def _density_contours(ax, xy: np.ndarray, span: float) -> None:
         ax.contour(gx, gy, density, levels=4, colors="#000000", linewidths=0.4, alpha=0.6)
 
 
-def plot_losses(path: Path, problem: str, curves: pd.DataFrame, colors: dict) -> Path:
+def plot_losses(path: Path, problem: str, curves: pd.DataFrame, styles: dict) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, column, label in zip(axes, ["loss_d", "loss_g"], ["discriminator loss", "generator loss"]):
         for strategy, group in curves.groupby("strategy", sort=False):
             stats = group.groupby("step")[column].mean()
-            ax.plot(stats.index, stats.values, label=strategy, color=colors[strategy])
+            ax.plot(stats.index, stats.values, label=strategy, **_style(styles, strategy))
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    legend_outside(axes[-1])
     fig.suptitle(f"{problem}: losses (mean over seeds)")
     return save(fig, path)
 
@@ -281,7 +302,7 @@ def trajectory_frame(curves: pd.DataFrame) -> float:
     return 2.5 * max(float(finite.max()) if finite.size else 1.0, 1e-3)
 
 
-def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, colors: dict,
+def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, styles: dict,
                       metric) -> Path:
     """Left: the path of the first seed in the (theta_0, phi_0) plane; right: the primary metric
     (for the analytic games, the distance to the equilibrium)."""
@@ -289,12 +310,13 @@ def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.D
     first_seed = curves["seed"].min() if not curves.empty else 0
     for strategy, group in curves.groupby("strategy", sort=False):
         path_xy = group[group["seed"] == group["seed"].min()].sort_values("step")
-        left.plot(path_xy["traj_x"], path_xy["traj_y"], color=colors[strategy], label=strategy, lw=1)
-        left.plot(path_xy["traj_x"].iloc[0], path_xy["traj_y"].iloc[0], "o", color=colors[strategy], ms=4)
+        style = _style(styles, strategy)
+        left.plot(path_xy["traj_x"], path_xy["traj_y"], label=strategy, lw=1, **style)
+        left.plot(path_xy["traj_x"].iloc[0], path_xy["traj_y"].iloc[0], "o", color=style["color"], ms=4)
         n_runs = group["run_id"].nunique()
         stats = group.groupby("step")[metric.name].agg(["mean", "size"])
         stats = stats[stats["size"] == n_runs]["mean"]  # stop where a seed diverged
-        right.plot(stats.index, stats.values, color=colors[strategy], label=strategy)
+        right.plot(stats.index, stats.values, label=strategy, **style)
     left.plot(0, 0, "*", color="black", ms=12, label="equilibrium")
     span = trajectory_frame(curves)
     left.set_xlim(-span, span)
@@ -304,7 +326,7 @@ def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.D
     left.set_ylabel("discriminator parameter φ₀")
     left.set_title(f"trajectories (lowest seed, here {first_seed}; dots: start;\n"
                    "paths leaving the frame move away from the equilibrium)", fontsize=9)
-    left.legend(fontsize=7)
+    legend_outside(right, *left.get_legend_handles_labels())
     if metric.log:
         right.set_yscale("log")
     right.set_xlabel("step")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ganopt.metrics import Metric, Target
 
-from . import html, plots
+from . import files, html, plots
 from .stats import (bootstrap_ci, cliffs_delta, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p, still_moving,
                     time_to_target, value_at_budget)
 
@@ -337,6 +337,15 @@ def to_terminal(reports: dict[str, ProblemReport]) -> str:
     return "\n".join(parts)
 
 
+def with_budget(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with `planned_steps` and `eval_every` from their spec as columns: summary.csv
+    keeps what each run was asked to do (`steps` is what it trained: a diverged run stops)."""
+    if "spec" not in runs or "planned_steps" in runs:
+        return runs
+    parsed = [json.loads(text) if isinstance(text, str) else {} for text in runs["spec"]]
+    return runs.assign(planned_steps=[s.get("steps") for s in parsed], eval_every=[s.get("eval_every") for s in parsed])
+
+
 def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     return runs[["run_id", "problem", "strategy", "seed"]].merge(records, on="run_id", how="inner")
 
@@ -353,13 +362,14 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
 
     out.mkdir(parents=True, exist_ok=True)
     cards = scorecards(runs["problem"], declarations)
-    provenance = {row.run_id: json.loads(row.provenance) for row in runs.itertuples() if isinstance(row.provenance, str)}
-    (out / "provenance.json").write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
-    (out / DECLARATIONS_FILE).write_text(json.dumps(
+    provenance = {run_id: json.loads(text) for run_id, text in zip(runs["run_id"], runs.get("provenance", []))
+                  if isinstance(text, str)}
+    files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+    files.write_text(out / DECLARATIONS_FILE, json.dumps(
         {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
-    runs.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]).to_csv(out / "summary.csv", index=False)
+    files.write_csv(out / "summary.csv", with_budget(runs).drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
     curves = curves_with_ids(runs, records)
-    curves.to_csv(out / "curves.csv", index=False)
+    files.write_csv(out / "curves.csv", curves)
     # With tuning, the headline compares each strategy's best setting on fresh seeds; the
     # tuning trials feed the sensitivity curves.
     tuned = runs["phase"] == "tune" if "phase" in runs.columns else pd.Series(False, index=runs.index)
@@ -367,7 +377,7 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     main_curves = curves[curves["run_id"].isin(main["run_id"])]
     reports = summary_tables(main, main_curves, cards)
     notes = NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else [])
-    (out / "summary.md").write_text(to_markdown(reports, title, notes) + "\n")
+    files.write_text(out / "summary.md", to_markdown(reports, title, notes) + "\n")
     figures = plots.write_plots(out, main, main_curves, samples, cards)
     for problem, trials in runs[tuned].groupby("problem", sort=False):
         figures.setdefault(problem, []).append(

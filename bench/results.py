@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import load_runs
+from .compare import load_folder, load_runs
 from .report import Scorecard, curves_with_ids, score_diverged, scorecards
 from .store import Store, StoreError
 
@@ -45,11 +45,9 @@ def load_results(path: str | Path, suite: str | None = None) -> Results:
     path = Path(path)
     runs, declared = load_runs(path, suite)
     if path.is_dir():
-        records = pd.read_csv(path / "curves.csv") if (path / "curves.csv").is_file() else pd.DataFrame(
-            columns=["run_id", "step"])
-        records = records.drop(columns=[c for c in ("problem", "strategy", "seed") if c in records.columns])
+        _, records, _ = load_folder(path)
     else:
-        with Store(path) as store:
+        with Store(path, readonly=True) as store:
             records = store.records_frame(list(runs["run_id"]))
     try:
         cards = scorecards(runs["problem"], declared)

@@ -36,6 +36,7 @@ import ganopt
 from ganopt import Strategy, get_problem, get_strategy
 from ganopt.problems import PROBLEMS
 from ganopt.strategies import STRATEGIES
+from ganopt.tuned import tuned_lr
 
 SUITES_DIR = Path(__file__).parent / "suites"
 SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "plugins",
@@ -46,6 +47,7 @@ STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name != 
 
 MAX_STEPS = 10**8
 MAX_SEEDS = 10**5
+MAX_RUNS = 20_000  # per invocation (--max-runs): the standard suite plans ~1,000; 1.2 million took 80 s and 830 MB
 
 
 class SpecError(ValueError):
@@ -186,8 +188,12 @@ def find_suite(name_or_path: str) -> Path:
         return suites[name_or_path]
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
+        if not path.exists():
             raise SpecError(f"suite file {name_or_path!r} does not exist")
+        if path.is_dir():
+            raise SpecError(f"suite {name_or_path!r} is a directory, not a suite file (.toml)")
+        if not path.is_file():  # a FIFO or a device: reading it could block or never end
+            raise SpecError(f"suite {name_or_path!r} is not a regular file (a pipe or a device?); give a .toml file")
         return path
     raise SpecError(_choices_message("suite", name_or_path, suites) + ", or a path to a .toml file")
 
@@ -207,7 +213,8 @@ def read_suite_file(path: Path) -> dict[str, Any]:
 def load_plugin(path: Path, source: str) -> None:
     """Run a Python file that registers strategies, schemes or problems."""
     if not path.is_file():
-        raise SpecError(f"{source}: plugin file {str(path)!r} does not exist")
+        what = "does not exist" if not path.exists() else "is a directory" if path.is_dir() else "is not a regular file"
+        raise SpecError(f"{source}: plugin file {str(path)!r} {what}")
     try:
         runpy.run_path(str(path), run_name=f"ganopt_plugin_{path.stem}")
     except (Exception, SystemExit) as e:  # a plugin's own error (or exit), reported in one line
@@ -266,10 +273,13 @@ def build_suite(
     plugins: list[str] | None = None,
     device: str = "cpu",
     data_dir: str | None = None,
+    use_tuned: bool = True,
+    max_runs: int | None = MAX_RUNS,
 ) -> Suite:
     """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
-    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir)
+    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir, use_tuned,
+                           max_runs)
 
 
 def suite_from_data(
@@ -282,9 +292,13 @@ def suite_from_data(
     plugins: list[str] | None = None,
     device: str = "cpu",
     data_dir: str | None = None,
+    use_tuned: bool = True,
+    max_runs: int | None = MAX_RUNS,
 ) -> Suite:
     """Validate a parsed suite (`path` names it in messages and anchors its plugins);
-    `data_dir` (--data-dir) sets the data folder of every problem that reads one."""
+    `data_dir` (--data-dir) sets the data folder of every problem that reads one; `use_tuned`
+    False starts presets from the problems' default rates (what `bench tune` tunes around);
+    `max_runs` caps the runs planned (None: no cap)."""
     source = str(path) if path is not None else "flags"
     unknown = sorted(set(data) - set(SUITE_KEYS))
     if unknown:
@@ -382,6 +396,12 @@ def suite_from_data(
         warnings += problem_warnings
 
     tuning = _tuning(data["tuning"], source, seed_list) if "tuning" in data else None
+    per_cell = len(seed_list) + (tuning.trials * len(tuning.tune_seeds) if tuning else 0)
+    planned = len(problem_names) * len(strategy_names) * per_cell
+    if max_runs is not None and planned > max_runs:  # refused before the plan itself costs time and memory
+        raise SpecError(f"{source}: {len(problem_names)} problems x {len(strategy_names)} strategies x {per_cell} "
+                        f"runs each is {planned:,} runs, more than --max-runs {max_runs:,}; run fewer, or raise "
+                        "--max-runs")
 
     runs, grid = [], []
     for pname in problem_names:
@@ -391,14 +411,20 @@ def suite_from_data(
         eval_every = min(eval_override or problem.eval_every, run_steps)
         for sname in strategy_names:
             strategy = known_strategies[sname]
-            cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options)), run_steps, eval_every,
-                            device, code, inputs[pname])
+            # a preset gets its tuned rates on this problem (ganopt.tuned), unless tuning them now
+            tuned = tuned_lr(pname, sname) if use_tuned and known_strategies[sname] is STRATEGIES.get(sname) else None
+            try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
+                cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options), tuned), run_steps,
+                                eval_every, device, code, inputs[pname])
+                trials = [tuning.setting(cell.strategy, t) for t in range(tuning.trials)] if tuning else []
+            except (ValueError, ArithmeticError) as e:
+                raise SpecError(f"{source}: on {pname}, {e} (the product of its learning rates and multipliers "
+                                "leaves the floating-point range)") from None
             grid.append(cell)
             if tuning is None:
                 runs += [cell.run(seed) for seed in seed_list]
             else:
-                runs += [cell.run(seed, "tune", t, tuning.setting(cell.strategy, t))
-                         for t in range(tuning.trials) for seed in tuning.tune_seeds]
+                runs += [cell.run(seed, "tune", t, trials[t]) for t in range(tuning.trials) for seed in tuning.tune_seeds]
     run_ids = [r.run_id for r in runs]
     if len(set(run_ids)) != len(run_ids):
         raise SpecError(f"{source}: the suite lists the same run twice (a repeated seed?)")

@@ -13,7 +13,9 @@ Schema v2 (metric values in long form: a problem may report any metrics it decla
 - problems: (problem, declarations) — the metric declarations (JSON) of every problem stored,
   so a report needs no problem code (a plugin's problem reports without its plugin).
 - samples: final generated samples per run (float32 .npy bytes).
-A store of schema v1 (metrics as fixed columns) is migrated in place when opened (bench.migrate).
+A store of schema v1 (metrics as fixed columns) is migrated in place when opened for writing
+(bench.migrate); opened read-only (report, compare), a copy is migrated in memory.  A store with
+damaged pages is refused when opened; a write that fails (a full disk) rolls its stack back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -37,6 +40,7 @@ import ganopt
 from ganopt.metrics import Metric, Target, declarations_from_json, declarations_to_json
 from ganopt.train import StackResult
 
+from .files import WriteError
 from .spec import RunSpec
 
 SCHEMA_VERSION = 2
@@ -122,25 +126,63 @@ def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
 
 
 class Store:
-    """An open results store.  Use as a context manager or call close()."""
+    """An open results store.  Use as a context manager or call close().
 
-    def __init__(self, path: Path):
+    `readonly` (report, compare, load_results: they only read) opens it with SQLite's
+    `mode=ro`: nothing is created or changed, and a store on a read-only mount can be read.  A
+    v1 store opened read-only is migrated into an in-memory copy (the file stays v1)."""
+
+    def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"cannot create the folder of the store {self.path}: {e.strerror}") from None
+        self.readonly = readonly
         if self.path.is_dir():
             raise StoreError(f"--store {self.path} is a directory; give a file path such as {self.path}/ganopt.sqlite")
+        if self.path.exists() and not self.path.is_file():  # /dev/null, a FIFO: SQLite would write beside it
+            raise StoreError(f"--store {self.path} is not a regular file; give a file path such as results/ganopt.sqlite")
+        if readonly and not self.path.exists():
+            raise StoreError(f"{self.path} does not exist")
+        if not readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the folder of the store {self.path}: {e.strerror}") from None
         try:
-            self.db = sqlite3.connect(self.path, timeout=60)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            if readonly:
+                self.db = self._connect_readonly()
+            else:
+                self.db = sqlite3.connect(self.path, timeout=60)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+            self._check_integrity()
             self._check_schema()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a usable ganopt results store ({e})") from None
 
+    def _connect_readonly(self) -> sqlite3.Connection:
+        uri = self.path.absolute().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # a WAL store on a read-only mount: SQLite cannot create its -shm file there.  Nobody
+            # can be writing to a file on such a mount, so it may be read as immutable.
+            db.close()
+            return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+
+    def _check_integrity(self) -> None:
+        """Refuse a store with damaged pages before reading or adding to it.  quick_check reads
+        every page once (about a second per GB), far less than a sweep; a damaged store would
+        otherwise fail half-way through a report, or take new results into a broken file."""
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check(3)").fetchall()]
+        if problems != ["ok"]:
+            raise StoreError(f"{self.path} is damaged (SQLite quick_check: {'; '.join(problems)}); restore it from a "
+                             "copy, or choose a new --store path")
+
     def _check_schema(self) -> None:
+        if self.readonly:
+            self._check_schema_readonly()
+            return
         # BEGIN IMMEDIATE takes the write lock first: several processes opening one new store at
         # once create it exactly once, and a migration runs once
         self.db.isolation_level = None
@@ -154,6 +196,42 @@ class Store:
         finally:
             self.db.isolation_level = ""
 
+    def _check_schema_readonly(self) -> None:
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            raise StoreError(f"{self.path} is not a ganopt results store"
+                             + (f" (tables: {', '.join(sorted(tables))})" if tables else " (it is empty)"))
+        if self._version() == 1:  # migrate a copy in memory: the file may not be written
+            from .migrate import migrate_v1
+
+            memory = sqlite3.connect(":memory:")
+            self.db.backup(memory)
+            self.db.close()
+            self.db = memory
+            with self.db:
+                migrate_v1(self.db)
+        else:
+            self._refuse_other_versions()
+
+    def _version(self) -> int | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            return int(row[0]) if row else None
+        except ValueError:
+            return None
+
+    def _refuse_other_versions(self) -> None:
+        version = self._version()
+        if version == SCHEMA_VERSION:
+            return
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        written = f"v{version}" if version is not None else f"an unknown schema ({row[0] if row else 'none'!r})"
+        newer = version is not None and version > SCHEMA_VERSION
+        raise StoreError(f"{self.path} was written with results schema {written}; this ganopt "
+                         f"(v{ganopt.__version__}) reads v1 and v{SCHEMA_VERSION}"
+                         + (": upgrade ganopt to read it, or choose a new --store path" if newer
+                            else ": choose a new --store path"))
+
     def _check_schema_locked(self) -> None:
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
@@ -165,21 +243,11 @@ class Store:
                     self.db.execute(statement)
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        try:
-            version = int(row[0]) if row else None
-        except ValueError:
-            version = None
-        if version == 1:
+        if self._version() == 1:
             from .migrate import migrate_v1
             migrate_v1(self.db)
-        elif version != SCHEMA_VERSION:
-            written = f"v{version}" if version is not None else f"an unknown schema ({row[0] if row else 'none'!r})"
-            newer = version is not None and version > SCHEMA_VERSION
-            raise StoreError(f"{self.path} was written with results schema {written}; this ganopt "
-                             f"(v{ganopt.__version__}) reads v1 and v{SCHEMA_VERSION}"
-                             + (": upgrade ganopt to read it, or choose a new --store path" if newer
-                                else ": choose a new --store path"))
+        else:
+            self._refuse_other_versions()
 
     def close(self) -> None:
         self.db.close()
@@ -237,9 +305,19 @@ class Store:
 
     # -- writing: one transaction per stack ----------------------------------------------------
 
+    @contextmanager
+    def _writing(self):
+        """A failed write (a full disk) is one clear error; the transaction has rolled back and
+        every stack committed before it is kept."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as e:
+            raise WriteError(f"cannot write to the store {self.path} ({e}); the stacks finished before are kept: "
+                             "free space and rerun the same command to resume") from None
+
     def save_stack(self, suite: str, runs: list[RunSpec], result: StackResult, env: dict[str, Any]) -> None:
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        with self.db:  # commit on success, roll back on any exception
+        with self._writing(), self.db:  # commit on success, roll back on any exception
             self._save_declarations(runs[0].problem)
             for i, run in enumerate(runs):
                 records = result.records[i]
@@ -260,7 +338,7 @@ class Store:
 
     def save_failure(self, suite: str, runs: list[RunSpec], status: str, reason: str, env: dict[str, Any]) -> None:
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        with self.db:
+        with self._writing(), self.db:
             self._save_declarations(runs[0].problem)
             for run in runs:
                 self._replace_run(run, suite, env, finished, status=status, reason=reason, diverged_step=None,

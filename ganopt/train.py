@@ -15,8 +15,11 @@ trained alone on the same device (`seconds_per_step`, measured when its stack tr
 
 from __future__ import annotations
 
+import signal
 import statistics
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -30,7 +33,36 @@ from .updates import BASE_UPDATES, make_update, per_run
 
 
 class TimeLimitExceeded(RuntimeError):
-    """Raised by train_stack when a stack runs past its time limit (checked after every step)."""
+    """Raised by train_stack when a stack runs past its time limit."""
+
+
+@contextmanager
+def alarm(seconds: float | None):
+    """Raise TimeLimitExceeded in this thread once `seconds` have passed, wherever it is.
+
+    Why a signal: a limit checked between steps never fires when a step does not return (a
+    plugin's step that loops forever).  SIGALRM's handler runs in the main thread at the next
+    Python bytecode, so it interrupts any Python-level loop (and sleeps), in-process and in
+    each worker process of `--executor processes` (a worker trains in its main thread); native
+    code that never returns to Python is out of its reach (the processes executor also kills
+    such a worker from outside).  Signals reach only the main thread: elsewhere (a Dask
+    worker's thread) this does nothing and the limit is checked between steps only.  The
+    previous handler and timer are restored on the way out."""
+    if (seconds is None or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeLimitExceeded(f"exceeded the time limit of {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class Player:
@@ -210,9 +242,10 @@ def train_stack(
     its strategy alone on this device, measured once per cost_key before training
     (seconds_per_step, with the first run of that key); with `calibrate`
     False, nan.  StackResult.wall_s keeps the stack's own training seconds.
+    `on_progress(step, steps)` is called after every step (cheap; the caller throttles).
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
-    `on_progress` calls after each evaluation from step 1 on): past it, TimeLimitExceeded is
-    raised at the end of the step.
+    `on_progress` calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
+    outside the main thread, at the end of the step).
     """
     if len(strategies) != len(seeds) or not seeds:
         raise ValueError("train_stack needs one strategy per seed and at least one run")
@@ -223,9 +256,20 @@ def train_stack(
         raise ValueError("strategies must be resolved to concrete learning rates (Strategy.resolve)")
     if any(not 0 <= seed < 2**32 for seed in seeds):
         raise ValueError("seeds must lie in [0, 2**32)")
+    at = [0]  # the step in progress, for the time limit's message
+    try:
+        with alarm(time_limit_s):
+            return _train(problem, options, strategies, seeds, steps, eval_every, torch.device(device), on_progress,
+                          time_limit_s, calibrate, at)
+    except TimeLimitExceeded:
+        where = f"at step {at[0]} of {steps}" if at[0] else "before the first step"
+        raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s {where}") from None
+
+
+def _train(problem, options, strategies, seeds, steps, eval_every, device, on_progress, time_limit_s, calibrate,
+           at) -> StackResult:
     k = len(seeds)
     started = time.perf_counter()
-    device = torch.device(device)
     # a step's cost depends on the base update and the gradient estimate (the scheme is the
     # stack's), not on learning rates: tuning trials share one calibration
     first: dict[tuple[str, str], tuple[Strategy, int]] = {}
@@ -254,6 +298,7 @@ def train_stack(
 
     evaluate(0)
     for step in range(1, steps + 1):
+        at[0] = step
         start = time.perf_counter()
         finite = _train_step(stack, scheme, device)
         if finite is not None:
@@ -263,10 +308,10 @@ def train_stack(
         train_seconds += time.perf_counter() - start
         if step % eval_every == 0 or step == steps:
             evaluate(step)
-            if on_progress is not None:
-                on_progress(step, steps)
+        if on_progress is not None:
+            on_progress(step, steps)
         if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
-            raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s at step {step} of {steps}")
+            raise TimeLimitExceeded  # where the alarm cannot reach (a thread other than the main one)
 
     samples = game.samples()
     return StackResult(

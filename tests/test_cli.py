@@ -80,7 +80,8 @@ def test_problems_flag_shows_the_bilinear_theorem_out_of_the_box(tmp_path):
     result = bench("run", "--problems", "bilinear", "--strategies", "gd,extragradient", "--seeds", "1", "--out", str(out))
     assert result.returncode == 0, result.stderr
     summary = pd.read_csv(out / "summary.csv").set_index("strategy")
-    assert summary.loc["gd", "dist_to_eq"] > 1.5 and summary.loc["extragradient", "dist_to_eq"] < 0.5
+    # at its tuned rate (the smallest in the tuning range) gd still spirals out, only slowly; extragradient converges
+    assert summary.loc["gd", "dist_to_eq"] > 1.0 and summary.loc["extragradient", "dist_to_eq"] < 0.01
 
 
 def test_list_names_problems_strategies_and_suites():
@@ -180,9 +181,11 @@ def test_diverged_runs_score_the_worst_value_in_the_summary(tmp_path):
     boom_row = next(line for line in lines if line.startswith("| boom"))
     row = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in boom_row.split("|")]))
     assert (row["runs"], row["diverged"], row["failed"]) == ("2", "2", "0")
-    assert row["modes covered (of 8)"] == "0.0 ± 0.0"
-    assert row["high-quality fraction"] == "0.000 ± 0.000"
-    assert row["KL(modes ‖ uniform)"] == "2.079 ± 0.000"  # log 8
+    assert row["mode overlap (1 − TV)"] == "0.000 ± 0.000"  # each metric's declared worst value
+    assert row["modes covered (lit.)"] == "0.0 ± 0.0"
+    assert row["high-quality fraction (lit.)"] == "0.000 ± 0.000"
+    assert row["KL(modes ‖ uniform) (lit.)"] == "2.079 ± 0.000"  # log 8
+    assert "boom ★" not in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -74,7 +74,7 @@ def test_process_executor_gives_the_same_records_as_in_process(suite_and_baselin
     result = bench("run", "--suite", str(suite), "--executor", "processes", "--workers", "2",
                    "--store", str(store), "--out", str(tmp_path / "o"))
     assert result.returncode == 0, result.stderr
-    assert records(store) == expected and len(expected) == 48
+    assert records(store) == expected and len(expected) == 144  # 12 runs x 4 evaluations x 3 of the names
 
 
 def test_a_dead_worker_process_is_retried_and_nothing_is_lost(tmp_path):
@@ -133,3 +133,48 @@ def test_a_dask_worker_killed_mid_stack_loses_nothing(cluster, tmp_path):
     again = bench(*args)  # resume: everything is already there, nothing is duplicated
     assert "8 of 8 runs are already in" in again.stderr
     assert len(statuses(store)) == 8
+
+
+# Two stacks on two workers: one worker dies (always); the other stack is still training then
+# (it waits for the death's marker, then 2 s more).  Only the dead worker's stack may be charged.
+DIES_BESIDE_ANOTHER = """
+import os, time
+from ganopt import Strategy, register_scheme, register_strategy
+from ganopt.schemes import Simultaneous
+
+MARKER = {marker!r}
+slept = []
+
+@register_scheme
+class Dies(Simultaneous):
+    name = "dies"
+    def step(self):
+        open(MARKER, "w").close()
+        os._exit(17)
+
+@register_scheme
+class OutlivesIt(Simultaneous):
+    name = "outlives-it"
+    def step(self):
+        while not slept:
+            if os.path.exists(MARKER):
+                time.sleep(2)
+                slept.append(1)
+            time.sleep(0.05)
+        super().step()
+
+register_strategy(Strategy("dies", scheme="dies", base="sgd"))
+register_strategy(Strategy("outlives-it", scheme="outlives-it", base="sgd"))
+"""
+
+
+def test_only_the_stack_whose_worker_died_is_charged_a_try(tmp_path):
+    plugin = tmp_path / "dies_beside.py"
+    plugin.write_text(DIES_BESIDE_ANOTHER.format(marker=str(tmp_path / "died")))
+    store = tmp_path / "s.sqlite"
+    result = bench("run", "--plugin", str(plugin), "--problems", "bilinear", "--strategies", "dies,outlives-it",
+                   "--seeds", "1", "--steps", "5", "--executor", "processes", "--workers", "2", "--retries", "0",
+                   "--store", str(store), "--out", str(tmp_path / "o"), timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "worker process died 1 times" in result.stderr
+    assert statuses(store) == [("dies", 0, "error"), ("outlives-it", 0, "done")]

@@ -19,3 +19,50 @@ def test_a_diverging_path_does_not_set_the_trajectory_frame(tmp_path):
     path = plot_trajectories(tmp_path / "trajectory.png", "bilinear", None, curves,
                              {"extragradient": "C0", "gd": "C1"}, get_problem("bilinear").primary)
     assert path.stat().st_size > 10_000
+
+
+def test_every_strategy_of_a_suite_has_a_look_of_its_own():
+    from itertools import combinations
+
+    from matplotlib.colors import to_rgb
+
+    from bench.plots import strategy_styles
+    from bench.spec import find_suite, read_suite_file
+
+    standard = read_suite_file(find_suite("standard"))["strategies"]
+    assert len(standard) == 14
+    for names in (standard, standard + [f"mine-{i}" for i in range(200)]):
+        looks = [(to_rgb(s["color"]), s["linestyle"], s["marker"]) for s in strategy_styles(names).values()]
+        assert len(set(looks)) == len(looks)
+    looks = list(strategy_styles(standard).items())
+    for (a, sa), (b, sb) in combinations(looks, 2):  # the same line and marker: the colours must differ clearly
+        if (sa["linestyle"], sa["marker"]) == (sb["linestyle"], sb["marker"]):
+            distance = np.linalg.norm(np.subtract(to_rgb(sa["color"]), to_rgb(sb["color"])))
+            assert distance > 0.25, (a, b)
+
+
+def test_legends_sit_outside_the_axes(tmp_path, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import bench.plots as plots
+
+    names = [f"strategy-{i}" for i in range(14)]
+    curves = pd.concat([_curves(name, np.linspace(1, 0.1 * i, 5), np.linspace(-1, 0.1 * i, 5)) for i, name in
+                        enumerate(names)], ignore_index=True)
+    curves = curves.assign(grad_evals=curves["step"] * 1.0, wall_s=curves["step"] * 0.1, loss_d=1.0, loss_g=0.5)
+    styles = plots.strategy_styles(names)
+    figures = []
+    original = plots.files.save_figure
+    monkeypatch.setattr(plots.files, "save_figure", lambda fig, path, **kw: (figures.append(fig), original(fig, path, **kw)))
+    metric = get_problem("bilinear").primary
+    plots.plot_budgets(tmp_path / "b.png", "bilinear", curves, styles, "dist_to_eq", "distance", log=True)
+    plots.plot_losses(tmp_path / "l.png", "bilinear", curves, styles)
+    plots.plot_trajectories(tmp_path / "t.png", "bilinear", None, curves, styles, metric)
+    assert len(figures) == 3
+    for fig in figures:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+        assert len(legends) == 1
+        box = legends[0].get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), "a legend covers a plot"

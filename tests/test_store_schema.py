@@ -27,6 +27,9 @@ def test_a_v1_store_migrates_in_place_and_reports_the_same_numbers(tmp_path):
         v1_records = con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     result = run_bench("report", str(store), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
+    with sqlite3.connect(store) as con:  # `report` only reads: it migrated a copy in memory
+        assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    Store(store).close()  # opened for writing (as `run` does), the file itself is migrated
     with sqlite3.connect(store) as con:
         assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
         assert con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == v1_records

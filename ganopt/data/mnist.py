@@ -197,6 +197,8 @@ def load_idx_split(data_dir: os.PathLike | str, split: str = "train", verify_che
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(IDX_FILES)}")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
+        if data_dir.exists():
+            raise DataFileError(data_dir, "is a file, not a data folder (give the folder that holds the IDX files)")
         raise DataFileMissing(data_dir, "data folder not found")
     image_name, label_name = IDX_FILES[split]
     image_path, label_path = _find(data_dir, image_name), _find(data_dir, label_name)

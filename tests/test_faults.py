@@ -1,0 +1,128 @@
+"""Hostile steps and signals: a step that never returns, a step that calls sys.exit, SIGTERM and
+SIGINT, in-process and on worker processes.  Each case is a real CLI run on a tiny grid."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import ENV, ROOT, run_bench
+
+def scheme_plugin(tmp_path: Path, name: str, body: str) -> Path:
+    """A plugin registering strategy `name` whose scheme's step runs `body`."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(
+        "import sys, time\n"
+        "from ganopt import Scheme, Strategy, register_scheme, register_strategy\n"
+        "@register_scheme\n"
+        "class Hostile(Scheme):\n"
+        f"    name = {name!r}\n"
+        "    def step(self):\n"
+        f"        {body}\n"
+        f"register_strategy(Strategy({name!r}, scheme={name!r}))\n")
+    return path
+
+
+def statuses(store: Path) -> dict:
+    with sqlite3.connect(store) as con:
+        return dict(con.execute("SELECT strategy, status || ': ' || COALESCE(reason, '') FROM runs").fetchall())
+
+
+def grid(plugin: Path, strategy: str, tmp_path: Path, *extra: str) -> list[str]:
+    return ["run", "--plugin", str(plugin), "--problems", "bilinear", "--strategies", f"{strategy},gd",
+            "--seeds", "1", "--steps", "5", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "o"), *extra]
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "processes"])
+def test_a_step_that_never_returns_is_stopped_at_the_time_limit(tmp_path, executor):
+    forever = scheme_plugin(tmp_path, "forever", "while True: pass")
+    args = grid(forever, "forever", tmp_path, "--timeout", "3", "--executor", executor,
+                *(["--workers", "1"] if executor == "processes" else []))
+    result = run_bench(*args, timeout=120)
+    assert result.returncode == 1, result.stderr
+    found = statuses(tmp_path / "s.sqlite")
+    assert found["gd"] == "done: "
+    assert found["forever"].startswith("timeout: exceeded the time limit of 3s"), found
+    if executor == "inprocess":  # the resume runs it again under the same limit: it must not hang either
+        again = run_bench(*args, timeout=120)
+        assert again.returncode == 1 and "1 of 2 runs are already in" in again.stderr, again.stderr
+        assert statuses(tmp_path / "s.sqlite")["forever"].startswith("timeout:")
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "processes"])
+def test_sys_exit_in_a_step_is_that_stacks_error_and_the_sweep_goes_on(tmp_path, executor):
+    exits = scheme_plugin(tmp_path, "exits", "sys.exit(3)")
+    result = run_bench(*grid(exits, "exits", tmp_path, "--executor", executor), timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "1 runs failed" in result.stderr
+    found = statuses(tmp_path / "s.sqlite")
+    assert found["gd"] == "done: " and found["exits"].startswith("error: SystemExit: 3"), found
+
+
+def children(pid: int) -> set[int]:
+    """The worker processes (spawned interpreters) that `pid` started."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return {c for c in found if b"spawn_main" in _cmdline(c)}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+@pytest.mark.parametrize("executor, workers, sig, code", [
+    ("processes", 2, signal.SIGTERM, 143),
+    ("processes", 1, signal.SIGINT, 130),  # to the main process alone, not its process group
+    ("inprocess", 0, signal.SIGTERM, 143),
+])
+def test_a_signal_ends_a_stuck_sweep_and_every_worker(tmp_path, executor, workers, sig, code):
+    forever = scheme_plugin(tmp_path, "forever", "while True: pass")
+    args = ["run", "--plugin", str(forever), "--problems", "bilinear,dirac", "--strategies", "forever",
+            "--seeds", "1", "--steps", "5", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "o"),
+            "--executor", executor, *(["--workers", str(workers)] if workers else [])]
+    with open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=err)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and proc.poll() is None:  # until the sweep is stuck in its step
+            if len(children(proc.pid)) == workers and "stacks on" in (tmp_path / "err").read_text():
+                break
+            time.sleep(0.2)
+        time.sleep(2)
+        workers_seen = children(proc.pid)
+        assert len(workers_seen) == workers
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = (tmp_path / "err").read_text()
+    assert "interrupted" in stderr and "rerun the same command to resume" in stderr, stderr
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_cmdline(w) for w in workers_seen):
+        time.sleep(0.1)
+    assert not any(_cmdline(w) for w in workers_seen), "a worker process outlived the sweep"
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "processes"])
+def test_progress_lines_at_a_steady_cadence_when_stderr_is_not_a_terminal(tmp_path, executor):
+    slow = scheme_plugin(tmp_path, "slow", "time.sleep(0.05); self.stack.field('gd')")
+    result = run_bench("run", "--plugin", str(slow), "--problems", "bilinear", "--strategies", "slow", "--seeds", "1",
+                       "--steps", "40", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "o"),
+                       "--executor", executor, timeout=120)
+    assert result.returncode == 0, result.stderr
+    steps = [int(line.split(" step ")[1].split("/")[0]) for line in result.stderr.splitlines()
+             if "bilinear · slow" in line and " step " in line]
+    assert steps == [4, 8, 12, 16, 20, 24, 28, 32, 36], result.stderr  # every 10% of the stack's steps
