@@ -138,3 +138,5 @@ for _preset in [
     Strategy("alt-adam", "alternating", "adam", description="Adam, alternating"),
 ]:
     register_strategy(_preset)
+
+PRESETS: tuple[str, ...] = tuple(STRATEGIES)  # the built-in names (plugins may register more)

@@ -9,7 +9,7 @@ from helpers import run_bench
 
 import ganopt.tuned
 from bench.spec import build_suite, find_suite
-from ganopt.strategies import STRATEGIES
+from ganopt.strategies import PRESETS
 from ganopt.tuned import TUNED_PATH, tuned_table
 
 TABLE = json.loads(TUNED_PATH.read_text())
@@ -22,7 +22,7 @@ def _score(trial):
 @pytest.mark.parametrize("problem", sorted(TABLE["problems"]))
 def test_the_committed_table_covers_every_preset_with_every_trial_and_its_provenance(problem):
     entry = TABLE["problems"][problem]
-    assert set(entry["strategies"]) == set(STRATEGIES)
+    assert set(entry["strategies"]) == set(PRESETS)
     provenance = entry["provenance"]
     for key in ("command", "git_commit", "steps", "trials", "lr_range", "tune_seeds", "cpu", "date"):
         assert provenance.get(key) is not None, key
