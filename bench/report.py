@@ -192,7 +192,8 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
             verdict.effect = cliffs_delta(sign * values[best], sign * values[runner])
             if all(min_mann_whitney_p(len(values[best]), len(values[s])) > ALPHA for s in others):
                 verdict.warnings.append(
-                    f"too few seeds: with {len(values[best])} seeds no test can reach p ≤ {ALPHA:g} "
+                    f"too few seeds: with {len(values[best])} seed{'s' if len(values[best]) != 1 else ''} no test can reach "
+                    f"p ≤ {ALPHA:g} "
                     "(a Mann–Whitney test needs at least 4 seeds per strategy); ties are not evidence of equality.")
     else:
         verdict.warnings.append("every run diverged or failed.")
