@@ -177,17 +177,20 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
     healthy = set(runs.loc[runs["status"] == "done", "strategy"])  # ★ never goes to all-diverged or failed
     sign = 1.0 if metric.higher_is_better else -1.0
 
+    def rank(strategy):  # better first: the mean (infinite values dominate), then the median
+        return _mean_or_inf(sign * values[strategy]), float(np.median(sign * values[strategy]))
+
     candidates = [s for s in values if s in healthy]
     if candidates:
-        best = max(candidates, key=lambda s: (_mean_or_inf(sign * values[s]), float(np.median(sign * values[s]))))
+        best = max(candidates, key=rank)
         verdict.best = best
-        verdict.best_value = _fmt_values(values[best], metric.digits)
+        verdict.best_value = fmt_mean_se(values[best], metric.digits)
         others = [s for s in values if s != best]
         raw = {s: mann_whitney_p(values[s], values[best]) for s in others}
         verdict.adjusted_p = holm(raw)
         verdict.tied = [s for s in others if not verdict.adjusted_p[s] <= ALPHA]
         if others:
-            runner = max(others, key=lambda s: (_mean_or_inf(sign * values[s]), float(np.median(sign * values[s]))))
+            runner = max(others, key=rank)
             verdict.runner_up = runner
             verdict.effect = cliffs_delta(sign * values[best], sign * values[runner])
             if all(min_mann_whitney_p(len(values[best]), len(values[s])) > ALPHA for s in others):
@@ -219,12 +222,6 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
 def _mean_or_inf(v: np.ndarray) -> float:
     """Mean of sign-adjusted values (higher is better); infinite values dominate."""
     return float(np.mean(v)) if v.size else -math.inf
-
-
-def _fmt_values(values: np.ndarray, digits: int) -> str:
-    mean, se = mean_and_se(values)
-    text = fmt_number(mean, digits) if math.isfinite(mean) else "∞" if mean > 0 else "−∞"
-    return text if math.isnan(se) else f"{text} ± {fmt_number(se, digits)}"
 
 
 def problem_table(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, verdict: Verdict) -> pd.DataFrame:
