@@ -28,7 +28,8 @@ from .execute import execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks
 from .report import failure_table, scorecards, write_report
-from .spec import MAX_RUNS, SpecError, available_suites, build_suite, find_suite, read_suite_file
+from .spec import (MAX_RUNS, SpecError, available_suites, build_suite, built_in_references, find_suite,
+                   read_suite_file)
 from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
 from .tuning import select_best
 
@@ -70,9 +71,12 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun runs that the store already has")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per stack; past it the stack is "
                      "recorded as `timeout` and the sweep goes on")
-    run.add_argument("--executor", default="inprocess", choices=["inprocess", "processes", "dask"],
-                     help="where stacks train: this process (default), local worker processes, or a Dask cluster")
-    run.add_argument("--workers", type=int, help="worker processes for --executor processes (default: CPU cores)")
+    run.add_argument("--executor", default="auto", choices=["auto", "inprocess", "processes", "dask"],
+                     help="where stacks train: this process, local worker processes, or a Dask cluster; auto "
+                          "(default): worker processes, one per CPU, when several stacks have enough work to pay "
+                          "for starting them, else this process")
+    run.add_argument("--workers", type=int, help="worker processes for --executor processes (default: the CPUs "
+                                                 "this process may use)")
     run.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler for --executor dask")
     run.add_argument("--retries", type=int, default=2,
                      help="extra tries for a stack whose worker died (processes, dask; default 2)")
@@ -94,6 +98,13 @@ def make_parser() -> argparse.ArgumentParser:
     tune.add_argument("--store", type=Path, default=Path("results") / "tuning.sqlite",
                       help="results store of the trials (default results/tuning.sqlite); finished trials are skipped")
     tune.add_argument("--table", type=Path, default=None, help="the table to write (default: ganopt's own)")
+    tune.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                      help="where the trials train (recorded in the table's provenance)")
+    tune.add_argument("--executor", default="auto", choices=["auto", "inprocess", "processes"],
+                      help="train the trials' stacks in this process or in local worker processes (auto, the "
+                           "default: as `run`)")
+    tune.add_argument("--workers", type=int, help="worker processes for --executor processes (default: the CPUs "
+                                                  "this process may use)")
     tune.add_argument("--quiet", action="store_true", help="no progress lines")
 
     report = commands.add_parser("report", help="regenerate tables, plots and the HTML report from stored results")
@@ -149,7 +160,8 @@ def cmd_report(args) -> int:
     title = f"ganopt suite `{args.suite}`" if args.suite else f"ganopt results from {path}"
     created = not out.exists()
     try:
-        text = write_report(out, title, runs.reset_index(drop=True), records, samples, declarations)
+        references = built_in_references(args.suite) if args.suite else []
+        text = write_report(out, title, runs.reset_index(drop=True), records, samples, declarations, references)
     except OSError as e:
         raise WriteError(f"cannot write the report in {out}: {e.strerror or e}") from None
     except BaseException:
@@ -218,18 +230,20 @@ def cmd_tune(args) -> int:
 
     from . import presets
 
-    suite = build_suite(find_suite(args.suite), args.problems, args.strategies, None, args.steps, [], "cpu",
+    device = resolve_device(args.device)
+    suite = build_suite(find_suite(args.suite), args.problems, args.strategies, None, args.steps, [], device.type,
                         use_tuned=False)
     if suite.tuning is None:
         raise SpecError(f"--suite {args.suite}: a tuning suite needs a [tuning] table")
     table = args.table or TUNED_PATH
     if table.exists() and not table.is_file():
         raise SpecError(f"--table {table} is not a file")
-    args.force, args.executor, args.timeout, args.plugin_paths = False, "inprocess", None, []
+    args.force, args.timeout, args.plugin_paths, args.retries, args.scheduler = False, None, [], 2, None
+    check_executor(args)
     with Store(args.store) as store:
-        env = environment(torch.device("cpu"))
+        env = environment(device)
         try:
-            train_pending(store, suite.name, suite.runs, torch.device("cpu"), env, args, "tuning trials")
+            train_pending(store, suite.name, suite.runs, device, env, args, "tuning trials")
         except KeyboardInterrupt:
             print(f"\ninterrupted: finished trials are in {args.store}; rerun the same command to resume",
                   file=sys.stderr)
@@ -242,7 +256,9 @@ def cmd_tune(args) -> int:
         print(failure_table(runs), file=sys.stderr)
         return 1
     entries = presets.tuned_entries(runs, curves.merge(runs[["run_id", "problem"]], on="run_id"), cards)
-    presets.write_table(table, entries, presets.provenance(suite, env, "python -m bench " + " ".join(sys.argv[1:])))
+    options = {run.problem: run.options for run in suite.runs}
+    presets.write_table(table, entries, presets.provenance(suite, env, "python -m bench " + " ".join(sys.argv[1:])),
+                        options)
     print("\n".join(presets.summary_lines(entries)))
     print(f"\nwrote {table}", file=sys.stderr)
     return 0
@@ -305,7 +321,7 @@ def cmd_run(args) -> int:
         runs = store.runs_frame(run_ids)
         try:
             table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
-                                 store.samples(run_ids), store.declarations())
+                                 store.samples(run_ids), store.declarations(), suite.references)
         except OSError as e:
             raise WriteError(f"cannot write the report in {out} ({e.strerror or e}); the runs are in {args.store}: "
                              f"`python -m bench report {args.store} --suite {suite.name} --out DIR` writes it "
@@ -331,8 +347,12 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
               "(--force reruns them)", file=sys.stderr)
     print(f"suite {suite_name}{label}: {len(pending)} runs in {len(stacks)} stacks on {device} → {args.store}",
           file=sys.stderr)
+    executor, workers = choose_executor(args, stacks, device)
+    if args.executor == "auto" and executor == "processes":
+        print(f"training the {len(stacks)} stacks in {workers} worker processes (--executor inprocess keeps them "
+              "in this process)", file=sys.stderr)
     on_failure = lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env)  # noqa: E731
-    if args.executor == "inprocess":
+    if executor == "inprocess":
         execute_in_process(stacks, device, on_result=lambda stack, result: store.save_stack(suite_name, stack.runs, result, env),
                            on_failure=on_failure, time_limit_s=args.timeout, show_progress=not args.quiet)
         return len(pending)
@@ -340,8 +360,7 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
     on_result = lambda stack, result, worker_env: store.save_stack(suite_name, stack.runs, result, worker_env)  # noqa: E731
     progress = None if args.quiet else executors.printer(len(stacks))
     plugins = executors.plugin_sources(args.plugin_paths)
-    if args.executor == "processes":
-        workers = args.workers or executors.default_workers()
+    if executor == "processes":
         threads = max(1, torch.get_num_threads() // workers)
         tasks = [executors.StackTask(s.runs, args.device, args.timeout, plugins, threads) for s in stacks]
         executors.execute_processes(stacks, tasks, workers, on_result, on_failure, progress, args.retries)
@@ -351,9 +370,29 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
     return len(pending)
 
 
+# Below this much training (runs x steps) a worker's start (~3 s: Python, torch, ganopt) costs
+# more than sharing the CPUs saves; the quick suite has 100,000.
+AUTO_MIN_RUN_STEPS = 50_000
+
+
+def choose_executor(args, stacks: list, device) -> tuple[str, int]:
+    """(executor, workers) for `--executor auto`: one worker process per usable CPU (at most one
+    per stack) when the CPU has several stacks with enough work, else this process.  Two stacks
+    in two single-threaded workers took 143 s for the quick suite on 2 cores, where this process
+    with 2 threads per step took 213 s: a step of these small networks keeps one core busy better
+    than it keeps two."""
+    if args.executor != "auto":
+        return args.executor, (args.workers or executors.default_workers()) if args.executor == "processes" else 1
+    cpus = args.workers or executors.default_workers()
+    work = sum(len(s.runs) * s.runs[0].steps for s in stacks)
+    if device.type == "cpu" and cpus >= 2 and len(stacks) >= 2 and work >= AUTO_MIN_RUN_STEPS:
+        return "processes", min(cpus, len(stacks))
+    return "inprocess", 1
+
+
 def check_executor(args) -> None:
-    if args.workers is not None and (args.executor != "processes" or args.workers < 1):
-        raise SpecError("--workers N (N >= 1) goes with --executor processes")
+    if args.workers is not None and (args.executor not in ("processes", "auto") or args.workers < 1):
+        raise SpecError("--workers N (N >= 1) goes with --executor processes (or auto)")
     if args.retries < 0:
         raise SpecError(f"--retries must be >= 0, got {args.retries}")
     if args.executor == "dask":

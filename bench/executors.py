@@ -247,7 +247,11 @@ def execute_dask(stacks: list[StackPlan], tasks: list[StackTask], scheduler: str
 
 
 def default_workers() -> int:
-    return max(1, (os.cpu_count() or 1))
+    """The CPUs this process may run on (its affinity mask; all CPUs where there is none)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, (os.cpu_count() or 1))
 
 
 def printer(n_stacks: int, stream=sys.stderr) -> Callable[..., None]:

@@ -53,7 +53,7 @@ def _provenance(provenance: dict[str, dict]) -> str:
 
 
 def write_html(path: Path, title: str, notes: list[str], reports: dict, figures: dict[str, list[Path]],
-               provenance: dict[str, dict]) -> Path:
+               provenance: dict[str, dict], literature: pd.DataFrame | None = None) -> Path:
     """`reports`: problem -> ProblemReport (its verdict and table), in the suite's order."""
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
@@ -61,6 +61,8 @@ def write_html(path: Path, title: str, notes: list[str], reports: dict, figures:
         parts += [f"<h2>{html.escape(problem)}</h2>",
                   f"<p class=verdict><b>Verdict.</b> {html.escape(report.verdict.text())}</p>", _table(report.table)]
         parts += [_image(p) for p in figures.get(problem, [])]
+    if literature is not None:
+        parts += ["<h2>Beside the literature</h2>", _table(literature)]
     for section, paths in figures.items():
         if section not in reports:
             parts += [f"<h2>{html.escape(section)}</h2>"] + [_image(p) for p in paths]

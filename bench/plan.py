@@ -28,7 +28,8 @@ class StackPlan:
 def plan_stacks(runs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK) -> list[StackPlan]:
     groups: dict[tuple, list[RunSpec]] = {}
     for run in runs:
-        key = (run.problem, json.dumps(run.options, sort_keys=True), run.strategy.stack_key, run.steps, run.eval_every)
+        key = (run.problem, json.dumps(run.options, sort_keys=True), run.strategy.stack_key, run.steps, run.eval_every,
+               run.lr_schedule)
         groups.setdefault(key, []).append(run)
     stacks = []
     for members in groups.values():

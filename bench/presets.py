@@ -53,11 +53,18 @@ def _json_number(x: float) -> float | str:
     return float(x) if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
-def write_table(path: Path, entries: dict[str, dict], provenance: dict[str, Any]) -> dict[str, Any]:
-    """Merge the tuned problems into the table at `path` (other problems keep their entries)."""
+def write_table(path: Path, entries: dict[str, dict], provenance: dict[str, Any],
+                options: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Merge the tuned problems into the table at `path` (other problems keep their entries).
+    `options`: the problem options the trials ran with (the rates hold for those nets)."""
     table = json.loads(path.read_text()) if path.is_file() else {"problems": {}}
+    from ganopt import get_problem
+
     for problem, strategies in entries.items():
-        table["problems"][problem] = {"provenance": provenance, "strategies": strategies}
+        paths = getattr(get_problem(problem), "PATH_OPTIONS", ())  # no machine's paths in the committed table
+        recorded = {k: v for k, v in (options or {}).get(problem, {}).items() if k not in paths}
+        tuned_with = {**provenance, "options": recorded}
+        table["problems"][problem] = {"provenance": tuned_with, "strategies": strategies}
     table["problems"] = dict(sorted(table["problems"].items()))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -68,11 +75,14 @@ def write_table(path: Path, entries: dict[str, dict], provenance: dict[str, Any]
 
 def provenance(suite, env: dict[str, Any], command: str) -> dict[str, Any]:
     steps = sorted({run.steps for run in suite.runs})
+    schedules = sorted({run.lr_schedule for run in suite.runs})
     return {"command": command, "suite": suite.name, "git_commit": env.get("git_commit"),
-            "git_dirty": env.get("git_dirty"), "cpu": env.get("cpu"), "torch": env.get("torch"),
+            "git_dirty": env.get("git_dirty"), "device": env.get("device"), "cpu": env.get("cpu"),
+            "gpu": env.get("gpu"), "torch": env.get("torch"),
             "date": time.strftime("%Y-%m-%d"), "steps": steps[0] if len(steps) == 1 else steps,
             "trials": suite.tuning.trials, "lr_range": list(suite.tuning.lr_range),
-            "ratio_range": list(suite.tuning.ratio_range), "tune_seeds": list(suite.tuning.tune_seeds)}
+            "ratio_range": list(suite.tuning.ratio_range), "tune_seeds": list(suite.tuning.tune_seeds),
+            "lr_schedule": schedules[0] if len(schedules) == 1 else schedules}
 
 
 def summary_lines(entries: dict[str, dict]) -> list[str]:

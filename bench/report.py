@@ -193,11 +193,15 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
             runner = max(others, key=rank)
             verdict.runner_up = runner
             verdict.effect = cliffs_delta(sign * values[best], sign * values[runner])
-            if all(min_mann_whitney_p(len(values[best]), len(values[s])) > ALPHA for s in others):
+            # Holm rejects nothing unless some raw p is <= alpha / m: with m comparisons, a test
+            # needs more seeds than one test alone (4 per strategy), e.g. 5 for m = 5
+            m = len(others)
+            if all(min_mann_whitney_p(len(values[best]), len(values[s])) > ALPHA / m for s in others):
+                n = len(values[best])
                 verdict.warnings.append(
-                    f"too few seeds: with {len(values[best])} seed{'s' if len(values[best]) != 1 else ''} no test can reach "
-                    f"p ≤ {ALPHA:g} "
-                    "(a Mann–Whitney test needs at least 4 seeds per strategy); ties are not evidence of equality.")
+                    f"too few seeds: with {n} seed{'s' if n != 1 else ''} and {m} comparison{'s' if m != 1 else ''} "
+                    f"(Holm) no test can reach an adjusted p ≤ {ALPHA:g}, however different the runs; ties are not "
+                    "evidence of equality.")
     else:
         verdict.warnings.append("every run diverged or failed.")
 
@@ -306,16 +310,60 @@ TUNING_NOTE = ("Tuned: each strategy had the same number of learning-rate trials
                "trial (chosen on the tuning seeds) on fresh seeds; `sensitivity_PROBLEM.png` shows every trial.")
 
 
+def rate_notes(runs: pd.DataFrame) -> list[str]:
+    """Per problem, where each strategy's rates came from: tuned in this suite, the committed
+    tuned table (ganopt.tuned), the problem's untuned defaults, or set otherwise (by the suite,
+    or an earlier tuned table): an untuned baseline is said, not hidden.  Judged against the
+    table and defaults of the installed ganopt."""
+    from ganopt.problems import PROBLEMS
+    from ganopt.tuned import tuned_lr
+
+    if runs.empty or "options" not in runs or "lr_g" not in runs:
+        return []
+    notes = []
+    for problem, group in runs.groupby("problem", sort=False):
+        kinds: dict[str, list[str]] = {}
+        for strategy, rows in group.groupby("strategy", sort=False):
+            row = rows.iloc[0]
+            options = json.loads(row["options"]) if isinstance(row["options"], str) else None
+            spec = json.loads(row["spec"]) if isinstance(row.get("spec"), str) else {}
+            rates = (float(row["lr_g"]), float(row["lr_d"]))
+            if "phase" in rows and (rows["phase"] == "eval").all():
+                kind = "tuned in this suite"
+            elif tuned_lr(problem, strategy, options, spec.get("lr_schedule", "constant")) == rates:
+                kind = "tuned by `bench tune` (ganopt/assets/tuned_lr.json)"
+            elif problem in PROBLEMS and options is not None and _default_rates(problem, strategy, options) == rates:
+                kind = "untuned (the problem's default rates)"
+            else:
+                kind = "set by the suite (or by an earlier tuned table)"
+            kinds.setdefault(kind, []).append(strategy)
+        notes.append(f"Learning rates on {problem}: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) + ".")
+    return notes
+
+
+def _default_rates(problem: str, strategy: str, options: dict) -> tuple[float, float] | None:
+    from ganopt import get_problem
+    from ganopt.strategies import STRATEGIES
+
+    if strategy not in STRATEGIES:
+        return None
+    resolved = STRATEGIES[strategy].resolve(get_problem(problem).default_lr(options))
+    return (resolved.lr_g, resolved.lr_d)
+
+
 def target_notes(cards: dict[str, Scorecard]) -> list[str]:
     targets = {f"{problem}: {card.target.text}" for problem, card in cards.items() if card.target.text}
     return ["Target (a run that never reaches it counts as not reached): " + "; ".join(sorted(targets)) + "."] \
         if targets else []
 
 
-def to_markdown(reports: dict[str, ProblemReport], title: str, notes: list[str]) -> str:
+def to_markdown(reports: dict[str, ProblemReport], title: str, notes: list[str],
+                literature: pd.DataFrame | None = None) -> str:
     lines = [f"# {title}", ""]
     for problem, report in reports.items():
         lines += [f"## {problem}", "", f"**Verdict.** {report.verdict.text()}", "", markdown_table(report.table), ""]
+    if literature is not None:
+        lines += ["## Beside the literature", "", markdown_table(literature), ""]
     lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines)
 
@@ -341,7 +389,8 @@ def with_budget(runs: pd.DataFrame) -> pd.DataFrame:
     if "spec" not in runs or "planned_steps" in runs:
         return runs
     parsed = [json.loads(text) if isinstance(text, str) else {} for text in runs["spec"]]
-    return runs.assign(planned_steps=[s.get("steps") for s in parsed], eval_every=[s.get("eval_every") for s in parsed])
+    return runs.assign(planned_steps=[s.get("steps") for s in parsed], eval_every=[s.get("eval_every") for s in parsed],
+                       lr_schedule=[s.get("lr_schedule", "constant") if s else None for s in parsed])
 
 
 def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -352,7 +401,7 @@ DECLARATIONS_FILE = "declarations.json"
 
 
 def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFrame, samples: dict,
-                 declarations: dict[str, tuple]) -> str:
+                 declarations: dict[str, tuple], references: list | None = None) -> str:
     """Write summary.csv, curves.csv, declarations.json, summary.md, report.html and every plot
     into `out`; return the terminal text.  `runs` and `records` are frames read from the store,
     `declarations` its problems' metric declarations (Store.declarations)."""
@@ -374,15 +423,47 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     main = runs[~tuned]
     main_curves = curves[curves["run_id"].isin(main["run_id"])]
     reports = summary_tables(main, main_curves, cards)
-    notes = NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else [])
-    files.write_text(out / "summary.md", to_markdown(reports, title, notes) + "\n")
+    notes = NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else []) + rate_notes(main)
+    literature = literature_table(main, cards, references or [])
+    if literature is not None:
+        files.write_csv(out / "literature.csv", literature)
+        notes = notes + [LITERATURE_NOTE]
+    elif (out / "literature.csv").is_file():  # a report rewritten without references keeps no stale table
+        (out / "literature.csv").unlink()
+    schedules = set(with_budget(main).get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
+    if schedules:
+        notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
+                         "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
+                         "the last."]
+    files.write_text(out / "summary.md", to_markdown(reports, title, notes, literature) + "\n")
     figures = plots.write_plots(out, main, main_curves, samples, cards)
     for problem, trials in runs[tuned].groupby("problem", sort=False):
         figures.setdefault(problem, []).append(
             plots.plot_sensitivity(out / f"sensitivity_{problem}.png", problem, score_diverged(trials, cards),
                                    cards[problem].primary))
-    html.write_html(out / "report.html", title, notes, reports, figures, provenance)
-    return to_terminal(reports)
+    html.write_html(out / "report.html", title, notes, reports, figures, provenance, literature)
+    text = to_terminal(reports)
+    if literature is not None:
+        text += "\n\nbeside the literature\n" + literature.drop(columns=["source"]).to_string(index=False)
+    return text
+
+
+LITERATURE_NOTE = ("Beside the literature: ganopt's mean ± s.e. over the suite's seeds and the published value; "
+                   "`inside`: ganopt's mean lies in the published interval (given, or the published value ± 2 "
+                   "published s.e.), or, for a value published without spread, the value lies within ganopt's "
+                   "mean ± 2 s.e.  Each row names its source (paper, table, row) and the steps ganopt's runs "
+                   "trained: a run shorter than the protocol's budget is a check of the machinery, not of the paper.")
+
+
+def literature_table(runs: pd.DataFrame, cards: dict[str, Scorecard], references: list) -> pd.DataFrame | None:
+    from .references import reference_table
+
+    present = set(zip(runs["problem"], runs["strategy"]))
+    references = [r for r in references if (r.problem, r.strategy) in present]
+    if not references:
+        return None
+    digits = {f"{p}/{m.name}": m.digits for p, c in cards.items() for m in c.metrics}
+    return reference_table(with_budget(score_diverged(runs, cards)), references, digits)
 
 
 def read_declarations(folder: Path) -> dict[str, tuple]:

@@ -8,6 +8,7 @@ A suite file:
     strategies = ["adam", "my-adam"]        # presets or strategies defined below
     seeds = 3                               # seeds 0..2 (or an explicit list)
     steps = 1500                            # optional: else each problem's default
+    lr_schedule = "linear-decay"            # optional: "constant" (default) or "linear-decay"
     eval_every = 250                        # optional: else each problem's default
     plugins = ["my_strategies.py"]          # optional: Python files that register strategies/schemes
 
@@ -35,12 +36,15 @@ from typing import Any
 import ganopt
 from ganopt import Strategy, get_problem, get_strategy
 from ganopt.problems import PROBLEMS
+from ganopt.schedules import LR_SCHEDULES
 from ganopt.strategies import STRATEGIES
-from ganopt.tuned import tuned_lr
+from ganopt.tuned import options_mismatch, tuned_lr
+
+from .references import Reference, parse_references
 
 SUITES_DIR = Path(__file__).parent / "suites"
-SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "plugins",
-              "problem", "strategy", "tuning")
+SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule",
+              "plugins", "problem", "strategy", "tuning", "reference")
 TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name != "name") + ("like",)
 
@@ -78,15 +82,19 @@ class RunSpec:
     phase: str = ""  # "" (a plain run), "tune" (a tuning trial) or "eval" (best setting, fresh seed)
     trial: int | None = None  # the tuning trial whose setting this run uses
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # Problem.check_inputs identity
+    lr_schedule: str = "constant"  # ganopt.schedules, the suite's for all its runs
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
-        return {
+        spec = {
             "problem": self.problem, "options": self.options, "strategy": self.strategy.name,
             "settings": self.strategy.settings(), "seed": self.seed, "steps": self.steps,
             "eval_every": self.eval_every, "device": self.device, "version": ganopt.__version__,
             "code": self.code, "phase": self.phase, "trial": self.trial, "inputs": self.inputs,
         }
+        if self.lr_schedule != "constant":  # named only when used: a constant-rate spec reads as before schedules
+            spec["lr_schedule"] = self.lr_schedule
+        return spec
 
     @property
     def run_id(self) -> str:
@@ -146,10 +154,11 @@ class GridCell:
     device: str
     code: str
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    lr_schedule: str = "constant"
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
         return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
-                       self.device, self.code, phase, trial, self.inputs)
+                       self.device, self.code, phase, trial, self.inputs, self.lr_schedule)
 
 
 @dataclass
@@ -163,6 +172,7 @@ class Suite:
     tuning: Tuning | None = None
     plugins: list[Path] = dataclasses.field(default_factory=list)  # loaded; workers load them too
     warnings: list[str] = dataclasses.field(default_factory=list)  # for the user, before anything runs
+    references: list[Reference] = dataclasses.field(default_factory=list)  # published numbers ([[reference]])
 
     def eval_runs(self, best_trial: dict[tuple[str, str], int]) -> list[RunSpec]:
         """With tuning: each strategy's best trial, run on the suite's (fresh) seeds."""
@@ -403,19 +413,36 @@ def suite_from_data(
                         f"runs each is {planned:,} runs, more than --max-runs {max_runs:,}; run fewer, or raise "
                         "--max-runs")
 
+    lr_schedule = data.get("lr_schedule", "constant")
+    if not isinstance(lr_schedule, str) or lr_schedule not in LR_SCHEDULES:
+        raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', lr_schedule, LR_SCHEDULES)}")
+    # a suite that tunes spreads its trials around the problems' defaults, as `bench tune` does
+    use_tuned = use_tuned and "tuning" not in data
     runs, grid = [], []
     for pname in problem_names:
         problem = get_problem(pname)
         options = checked_options[pname]
+        differ = options_mismatch(pname, options, lr_schedule) if use_tuned else {}
+        if differ and any(STRATEGIES.get(s) is known_strategies[s] for s in strategy_names):
+            what = ", ".join(f"{k} {given!r} (tuned with {tuned!r})" for k, (tuned, given) in differ.items())
+            warnings.append(f"{pname}: the presets' tuned rates were chosen for other models; with {what} they "
+                            "run at the problem's untuned default rates")
+        elif use_tuned and not differ:
+            untuned = [s for s in strategy_names if STRATEGIES.get(s) is known_strategies[s]
+                       and tuned_lr(pname, s) is None]
+            if untuned:
+                warnings.append(f"{pname}: no tuned rates for {', '.join(untuned)} (`python -m bench tune`); they run "
+                                "at the problem's untuned default rates")
         run_steps = steps_override or problem.steps
         eval_every = min(eval_override or problem.eval_every, run_steps)
         for sname in strategy_names:
             strategy = known_strategies[sname]
             # a preset gets its tuned rates on this problem (ganopt.tuned), unless tuning them now
-            tuned = tuned_lr(pname, sname) if use_tuned and known_strategies[sname] is STRATEGIES.get(sname) else None
+            tuned = (tuned_lr(pname, sname, options, lr_schedule)
+                     if use_tuned and known_strategies[sname] is STRATEGIES.get(sname) else None)
             try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
                 cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options), tuned), run_steps,
-                                eval_every, device, code, inputs[pname])
+                                eval_every, device, code, inputs[pname], lr_schedule)
                 trials = [tuning.setting(cell.strategy, t) for t in range(tuning.trials)] if tuning else []
             except (ValueError, ArithmeticError) as e:
                 raise SpecError(f"{source}: on {pname}, {e} (the product of its learning rates and multipliers "
@@ -433,8 +460,34 @@ def suite_from_data(
         raise SpecError(f"{source}: name must be a non-empty string usable as a folder name, got {name!r}")
     if not isinstance(data.get("description", ""), str):
         raise SpecError(f"{source}: description must be a string")
+    references = []
+    if "reference" in data:  # checked against the file's own lists, kept for the problems and strategies run
+        file_problems = _names(data.get("problems", problem_names), "problems", source)
+        file_strategies = _names(data.get("strategies", strategy_names), "strategies", source)
+        try:
+            references = parse_references(data["reference"], source, file_problems, file_strategies,
+                                          {p: {m.name for m in get_problem(p).declarations()} for p in file_problems
+                                           if p in PROBLEMS})
+        except ValueError as e:
+            raise SpecError(str(e)) from None
+        references = [r for r in references if r.problem in problem_names and r.strategy in strategy_names]
     return Suite(name=name, source=source, description=str(data.get("description", "")), runs=runs, grid=grid,
-                 seeds=seed_list, tuning=tuning, plugins=plugin_paths, warnings=warnings)
+                 seeds=seed_list, tuning=tuning, plugins=plugin_paths, warnings=warnings, references=references)
+
+
+def built_in_references(suite_name: str) -> list[Reference]:
+    """The published numbers of a built-in suite, for `bench report --suite NAME` (none for other
+    names or when the file does not parse)."""
+    path = available_suites().get(suite_name)
+    if path is None:
+        return []
+    try:
+        data = read_suite_file(path)
+        defined = {name: define_strategy(name, table, str(path)) for name, table in data.get("strategy", {}).items()}
+        return parse_references(data.get("reference", []), str(path), list(PROBLEMS), [*STRATEGIES, *defined],
+                                {p: {m.name for m in get_problem(p).declarations()} for p in PROBLEMS})
+    except (SpecError, ValueError):
+        return []
 
 
 def _paths_from(folder: Path, keys: tuple[str, ...], table: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import torch
 
 from .metrics import stacked_norm
 from .problems import Game, Problem
+from .schedules import lr_factor
 from .schemes import SCHEMES
 from .strategies import Strategy
 from .updates import BASE_UPDATES, make_update, per_run
@@ -232,6 +233,7 @@ def train_stack(
     on_progress: Callable[[int, int], None] | None = None,
     time_limit_s: float | None = None,
     calibrate: bool = True,
+    lr_schedule: str = "constant",
 ) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
@@ -242,6 +244,7 @@ def train_stack(
     its strategy alone on this device, measured once per cost_key before training
     (seconds_per_step, with the first run of that key); with `calibrate`
     False, nan.  StackResult.wall_s keeps the stack's own training seconds.
+    `lr_schedule` (ganopt.schedules) scales every run's learning rates step by step.
     `on_progress(step, steps)` is called after every step (cheap; the caller throttles).
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
     `on_progress` calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
@@ -256,18 +259,19 @@ def train_stack(
         raise ValueError("strategies must be resolved to concrete learning rates (Strategy.resolve)")
     if any(not 0 <= seed < 2**32 for seed in seeds):
         raise ValueError("seeds must lie in [0, 2**32)")
+    lr_factor(lr_schedule, 1, steps)  # an unknown schedule is refused before anything is built
     at = [0]  # the step in progress, for the time limit's message
     try:
         with alarm(time_limit_s):
             return _train(problem, options, strategies, seeds, steps, eval_every, torch.device(device), on_progress,
-                          time_limit_s, calibrate, at)
+                          time_limit_s, calibrate, at, lr_schedule)
     except TimeLimitExceeded:
         where = f"at step {at[0]} of {steps}" if at[0] else "before the first step"
         raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s {where}") from None
 
 
 def _train(problem, options, strategies, seeds, steps, eval_every, device, on_progress, time_limit_s, calibrate,
-           at) -> StackResult:
+           at, lr_schedule="constant") -> StackResult:
     k = len(seeds)
     started = time.perf_counter()
     # a step's cost depends on the base update and the gradient estimate (the scheme is the
@@ -296,9 +300,14 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
                 records[i].append({"step": step, "grad_evals": stack.grad_evals, "wall_s": step * step_seconds[i],
                                    **{name: values[name][i] for name in values}})
 
+    base_lr = (stack.G.lr.clone(), stack.D.lr.clone())
     evaluate(0)
     for step in range(1, steps + 1):
         at[0] = step
+        if lr_schedule != "constant":  # frozen (diverged) runs keep a zero rate
+            factor = lr_factor(lr_schedule, step, steps)
+            for player, base in zip((stack.G, stack.D), base_lr):
+                player.lr.copy_(torch.where(alive, base * factor, torch.zeros_like(base)))
         start = time.perf_counter()
         finite = _train_step(stack, scheme, device)
         if finite is not None:

@@ -76,3 +76,26 @@ def test_bench_tune_writes_a_table_with_every_trial(tmp_path):
     # extragradient converges on the bilinear game: its best trial is the largest step
     assert eg["lr_g"] == max(t["lr_g"] for t in eg["trials"])
     assert "extragradient" in result.stdout and tuned_table() is not None
+
+
+def test_rates_tuned_for_other_models_are_not_applied_and_the_suite_says_so(tmp_path):
+    suite = tmp_path / "other-nets.toml"
+    suite.write_text('problems = ["bilinear"]\nstrategies = ["gd"]\nseeds = 1\n[problem.bilinear]\ndim = 3\n')
+    built = build_suite(suite)
+    assert built.runs[0].strategy.lr_g == 0.1  # the problem's default, not the rate tuned for dim 2
+    assert any("bilinear" in w and "dim 3 (tuned with 2)" in w and "untuned" in w for w in built.warnings)
+    # options that only change the evaluation keep the tuned rates
+    same = tmp_path / "same.toml"
+    same.write_text('problems = ["bilinear"]\nstrategies = ["gd"]\nseeds = 1\n[problem.bilinear]\ndim = 2\n')
+    assert build_suite(same).runs[0].strategy.lr_g == TABLE["problems"]["bilinear"]["strategies"]["gd"]["lr_g"]
+    assert not build_suite(same).warnings
+
+
+@pytest.mark.parametrize("problem", sorted(TABLE["problems"]))
+def test_each_tuned_problem_records_the_options_it_was_tuned_with(problem):
+    from ganopt import get_problem
+    from ganopt.tuned import training_options
+    tuned_with = TABLE["problems"][problem]["provenance"]["options"]
+    defaults = get_problem(problem).check_options({})
+    # the table holds the rates for the problem's default models: a suite with defaults loads them
+    assert training_options(tuned_with) == training_options(defaults)

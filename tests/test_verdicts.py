@@ -125,3 +125,14 @@ def test_still_moving_compares_the_last_fifth_of_the_budget_and_trusts_a_reached
     assert not still_moving(curves, "d", 0.1, log=True, reached=reached)["r"]
     flat = curves.assign(d=[0.0, 0.5, 0.7, 0.8, 0.81, 0.82])
     assert not still_moving(flat, "d", 0.05)["r"] and still_moving(flat, "d", 0.005)["r"]
+
+
+def test_four_seeds_are_too_few_once_holm_corrects_for_five_comparisons():
+    # complete separation of 4 vs 4 seeds: raw p = 0.029, Holm over 5 comparisons: 0.14
+    far = {"best": [0.90, 0.91, 0.92, 0.93], **{f"s{i}": [0.1 + i / 100, 0.11, 0.12, 0.13] for i in range(5)}}
+    v = verdict_of(far)
+    assert v.best == "best" and len(v.tied) == 5
+    assert any(w.startswith("too few seeds") and "5 comparisons" in w for w in v.warnings), v.warnings
+    five = {s: vals + [vals[-1] + 0.001] for s, vals in far.items()}  # 5 seeds: raw p = 0.008, Holm 0.04
+    v5 = verdict_of(five)
+    assert v5.tied == [] and not any(w.startswith("too few seeds") for w in v5.warnings)

@@ -47,16 +47,19 @@ class MixtureGame(Game):
         self.seeds = seeds.to(device)
         self.full_batch = torch.as_tensor(full_batch, dtype=torch.bool).expand(seeds.shape[0]).to(device)
         z, g, d = opts["latent_dim"], tuple(opts["g_hidden"]), tuple(opts["d_hidden"])
-        self.theta = [p.requires_grad_() for p in init_mlp((z, *g, 2), seeds, Stream.INIT_G, device)]
-        self.phi = [p.requires_grad_() for p in init_mlp((2, *d, 1), seeds, Stream.INIT_D, device)]
+        std = opts["init_std"]
+        self.theta = [p.requires_grad_() for p in init_mlp((z, *g, 2), seeds, Stream.INIT_G, device,
+                                                           batch_norm=opts["g_batch_norm"], init_std=std)]
+        self.phi = [p.requires_grad_() for p in init_mlp((2, *d, 1), seeds, Stream.INIT_D, device,
+                                                         maxout=opts["d_maxout"], init_std=std)]
         self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
         self._eval_latents: torch.Tensor | None = None
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        return mlp_forward(self.theta, z, self.opts["activation"])
+        return mlp_forward(self.theta, z, self.opts["activation"], batch_norm=self.opts["g_batch_norm"])
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        return mlp_forward(self.phi, x, self.opts["activation"])
+        return mlp_forward(self.phi, x, self.opts["activation"], maxout=self.opts["d_maxout"])
 
     def sample_data(self, draw, n: int) -> torch.Tensor:
         """n points of the mixture per run; `draw` is an int or a per-run counter tensor [K]."""
@@ -104,7 +107,7 @@ class MixtureGame(Game):
 
 class MixtureProblem(Problem):
     def __init__(self, name: str, description: str, presets: dict, n_modes: int, preset: str | None = None,
-                 **kwargs):
+                 hidden: tuple[int, ...] = (128, 128), **kwargs):
         self.presets = presets
         self.n_modes = n_modes
         geometry = {key: None for preset in presets.values() for key in preset}
@@ -112,9 +115,12 @@ class MixtureProblem(Problem):
             "preset": preset or next(iter(presets)),
             **geometry,
             "latent_dim": 16,
-            "g_hidden": [128, 128],
-            "d_hidden": [128, 128],
+            "g_hidden": list(hidden),
+            "d_hidden": list(hidden),
             "activation": "relu",
+            "g_batch_norm": False,  # batch normalization in G's hidden layers (Lin et al. 2018)
+            "d_maxout": 1,  # maxout pieces per unit of D's hidden layers; 1: plain `activation`
+            "init_std": None,  # None: PyTorch's default init; a number: W ~ N(0, std^2), b = 0
             "batch_size": 256,
             "eval_samples": EVAL_SAMPLES,
             "loss": "nonsaturating",
@@ -168,6 +174,13 @@ class MixtureProblem(Problem):
             for width in widths:
                 check_int(f"{key} width", width, 16384)
         check_choice("activation", opts["activation"], ACTIVATIONS)
+        if not isinstance(opts["g_batch_norm"], bool):
+            raise ValueError(f"g_batch_norm must be true or false, got {opts['g_batch_norm']!r}")
+        check_int("d_maxout", opts["d_maxout"], 64)
+        if opts["init_std"] is not None:
+            check_positive_number("init_std", opts["init_std"])
+        if opts["g_batch_norm"] and opts["batch_size"] < 2:
+            raise ValueError("g_batch_norm needs batch_size >= 2 (a batch of one has no variance)")
         check_choice("loss", opts["loss"], LOSSES)
         check_int("eval_samples", opts["eval_samples"], 1_000_000)
         if opts["eval_samples"] < MIN_EVAL_SAMPLES:
