@@ -157,7 +157,7 @@ def check_same_specs(a: pd.DataFrame, b: pd.DataFrame) -> None:
     change would find "no significant regression" in numbers that mean different things."""
     for problem in sorted(set(a["problem"]) & set(b["problem"])):
         sa, sb = specs(a, problem), specs(b, problem)
-        for key in ("steps", "eval_every", "lr_schedule", "options"):
+        for key in ("steps", "eval_every", "options", "lr_schedule"):
             if key in sa and key in sb and sa[key] != sb[key]:
                 show = lambda values: " / ".join(str(v) for v in sorted(values))  # noqa: E731
                 raise StoreError(f"{problem}: the baseline ran {key} {show(sa[key])}, the change {key} "

@@ -2,10 +2,12 @@
 
 - `constant`: 1 throughout.
 - `linear-decay`: 1 for the first half of the budget, then down linearly to 1/(steps/2) at the
-  last step (for steps >= 3; shorter budgets keep the factor 1).  A GAN trained at a constant rate keeps circling between modes (on ring8 the
-  high-quality fraction of one Adam run read 0.90, 0.64, 0.95 at steps 6,000, 8,000, 10,000);
-  the decay lets each run settle, so its end point is a point of its trajectory that does not
-  depend on where in a cycle the budget happened to stop.
+  last step (for steps >= 3; shorter budgets keep the factor 1).
+
+Why a decay: a GAN trained at a constant rate keeps circling between modes (on ring8 the
+high-quality fraction of Adam at 4e-3, the mean of 2 seeds, read 0.90, 0.64, 0.95 at steps
+6,000, 8,000, 10,000); the decay lets each run settle, so its end point does not depend on
+where in a cycle the budget happened to stop.
 
 A suite chooses one (`lr_schedule = "linear-decay"`) for all its runs, so every strategy gets
 the same schedule and the comparison stays equal-budget.

@@ -9,6 +9,7 @@ from helpers import run_bench
 
 import ganopt.tuned
 from bench.spec import build_suite, find_suite
+from ganopt import get_problem
 from ganopt.strategies import PRESETS
 from ganopt.tuned import TUNED_PATH, tuned_table
 
@@ -24,13 +25,14 @@ def test_the_committed_table_covers_every_preset_with_every_trial_and_its_proven
     entry = TABLE["problems"][problem]
     assert set(entry["strategies"]) == set(PRESETS)
     provenance = entry["provenance"]
-    for key in ("command", "git_commit", "steps", "trials", "lr_range", "tune_seeds", "cpu", "date"):
+    for key in ("command", "git_commit", "steps", "trials", "lr_range", "tune_seeds", "cpu", "date", "options"):
         assert provenance.get(key) is not None, key
     for name, tuned in entry["strategies"].items():
         trials = tuned["trials"]
         assert len(trials) == provenance["trials"], name
-        # the chosen trial is the best by the primary metric (lower distance on these games)
-        assert _score(next(t for t in trials if t["trial"] == tuned["trial"])) == min(_score(t) for t in trials)
+        # the chosen trial is the best by the problem's primary metric
+        best = max if get_problem(problem).primary.higher_is_better else min
+        assert _score(next(t for t in trials if t["trial"] == tuned["trial"])) == best(_score(t) for t in trials)
         assert (tuned["lr_g"], tuned["lr_d"]) == next((t["lr_g"], t["lr_d"]) for t in trials if t["trial"] == tuned["trial"])
 
 
@@ -93,7 +95,6 @@ def test_rates_tuned_for_other_models_are_not_applied_and_the_suite_says_so(tmp_
 
 @pytest.mark.parametrize("problem", sorted(TABLE["problems"]))
 def test_each_tuned_problem_records_the_options_it_was_tuned_with(problem):
-    from ganopt import get_problem
     from ganopt.tuned import training_options
     tuned_with = TABLE["problems"][problem]["provenance"]["options"]
     defaults = get_problem(problem).check_options({})

@@ -22,7 +22,7 @@ def get_problem(name: str) -> Problem:
 
 register_problem(MixtureProblem(
     "ring8", "8 Gaussians on a ring (presets r1: radius 1, std 0.01; r2: radius 2, std 0.02)",
-    RING_PRESETS, 8, hidden=(64, 64), steps=8000, eval_every=500,
+    RING_PRESETS, 8, hidden=(64, 64), steps=6000, eval_every=500,
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 register_problem(MixtureProblem(
     "grid25", "25 Gaussians on a 5x5 grid, means {-4,-2,0,2,4}^2 (presets s2: std 0.05; s2-wide: std 0.1)",
@@ -31,7 +31,7 @@ register_problem(MixtureProblem(
 # The second geometry preset of each mixture under its own name, so one suite can hold both.
 register_problem(MixtureProblem(
     "ring8-r2", "ring8 with preset r2: radius 2, std 0.02 (Metz et al. 2017)",
-    RING_PRESETS, 8, preset="r2", hidden=(64, 64), steps=8000, eval_every=500,
+    RING_PRESETS, 8, preset="r2", hidden=(64, 64), steps=6000, eval_every=500,
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 register_problem(MixtureProblem(
     "grid25-wide", "grid25 with preset s2-wide: std 0.1",
