@@ -8,7 +8,8 @@ A suite file:
     strategies = ["adam", "my-adam"]        # presets or strategies defined below
     seeds = 3                               # seeds 0..2 (or an explicit list)
     steps = 1500                            # optional: else each problem's default
-    lr_schedule = "linear-decay"            # optional: "constant" (default) or "linear-decay"
+    lr_schedule = "linear-decay"            # optional: else each problem's default (mixtures and images
+                                            # "linear-decay", the games "constant")
     eval_every = 250                        # optional: else each problem's default
     plugins = ["my_strategies.py"]          # optional: Python files that register strategies/schemes
 
@@ -413,15 +414,16 @@ def suite_from_data(
                         f"runs each is {planned:,} runs, more than --max-runs {max_runs:,}; run fewer, or raise "
                         "--max-runs")
 
-    lr_schedule = data.get("lr_schedule", "constant")
-    if not isinstance(lr_schedule, str) or lr_schedule not in LR_SCHEDULES:
-        raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', lr_schedule, LR_SCHEDULES)}")
+    suite_schedule = data.get("lr_schedule")  # else each problem's default (games: constant; mixtures: linear-decay)
+    if suite_schedule is not None and (not isinstance(suite_schedule, str) or suite_schedule not in LR_SCHEDULES):
+        raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', suite_schedule, LR_SCHEDULES)}")
     # a suite that tunes spreads its trials around the problems' defaults, as `bench tune` does
     use_tuned = use_tuned and "tuning" not in data
     runs, grid = [], []
     for pname in problem_names:
         problem = get_problem(pname)
         options = checked_options[pname]
+        lr_schedule = suite_schedule or problem.lr_schedule
         differ = options_mismatch(pname, options, lr_schedule) if use_tuned else {}
         if differ and any(STRATEGIES.get(s) is known_strategies[s] for s in strategy_names):
             what = ", ".join(f"{k} {given!r} (tuned with {tuned!r})" for k, (tuned, given) in differ.items())

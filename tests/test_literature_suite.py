@@ -30,6 +30,7 @@ def test_the_pacgan_protocol_is_what_the_suite_runs():
     assert run.options["latent_dim"] == 2 and run.options["batch_size"] == 100 and run.options["eval_samples"] == 2500
     s = run.strategy
     assert (s.scheme, s.base, s.lr_g, s.lr_d, s.beta1) == ("simultaneous", "adam", 1e-4, 1e-4, 0.8)
+    assert run.lr_schedule == "constant"  # the protocol's, not the mixtures' default decay
 
 
 def test_the_literature_suite_runs_on_a_tiny_budget_and_its_report_shows_the_published_column(tmp_path):

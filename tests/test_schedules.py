@@ -59,6 +59,11 @@ def test_a_suite_schedule_reaches_every_run_and_its_id_and_a_bad_one_is_refused(
     assert {r.lr_schedule for r in a} == {"constant"} and {r.lr_schedule for r in b} == {"linear-decay"}
     assert not {r.run_id for r in a} & {r.run_id for r in b}
     assert "lr_schedule" not in a[0].describe() and b[0].describe()["lr_schedule"] == "linear-decay"
+    # without a suite schedule each problem keeps its default: the mixtures decay, the games do not
+    mixed = tmp_path / "mixed.toml"
+    mixed.write_text('problems = ["ring8", "bilinear"]\nstrategies = ["adam"]\nseeds = 1\n')
+    assert {(r.problem, r.lr_schedule) for r in build_suite(mixed).runs} == {("ring8", "linear-decay"),
+                                                                          ("bilinear", "constant")}
     bad = tmp_path / "bad.toml"
     bad.write_text('problems = ["bilinear"]\nstrategies = ["gd"]\nseeds = 1\nlr_schedule = "linear-decy"\n')
     with pytest.raises(SpecError, match="did you mean 'linear-decay'"):

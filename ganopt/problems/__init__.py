@@ -22,20 +22,20 @@ def get_problem(name: str) -> Problem:
 
 register_problem(MixtureProblem(
     "ring8", "8 Gaussians on a ring (presets r1: radius 1, std 0.01; r2: radius 2, std 0.02)",
-    RING_PRESETS, 8, hidden=(64, 64), steps=6000, eval_every=500,
+    RING_PRESETS, 8, hidden=(64, 64), steps=6000, eval_every=500, lr_schedule="linear-decay",
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 register_problem(MixtureProblem(
     "grid25", "25 Gaussians on a 5x5 grid, means {-4,-2,0,2,4}^2 (presets s2: std 0.05; s2-wide: std 0.1)",
-    GRID_PRESETS, 25, steps=10000, eval_every=500,
+    GRID_PRESETS, 25, steps=10000, eval_every=500, lr_schedule="linear-decay",
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 # The second geometry preset of each mixture under its own name, so one suite can hold both.
 register_problem(MixtureProblem(
     "ring8-r2", "ring8 with preset r2: radius 2, std 0.02 (Metz et al. 2017)",
-    RING_PRESETS, 8, preset="r2", hidden=(64, 64), steps=6000, eval_every=500,
+    RING_PRESETS, 8, preset="r2", hidden=(64, 64), steps=6000, eval_every=500, lr_schedule="linear-decay",
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 register_problem(MixtureProblem(
     "grid25-wide", "grid25 with preset s2-wide: std 0.1",
-    GRID_PRESETS, 25, preset="s2-wide", steps=10000, eval_every=500,
+    GRID_PRESETS, 25, preset="s2-wide", steps=10000, eval_every=500, lr_schedule="linear-decay",
     lr={"sgd": 0.05, "momentum": 0.01, "adam": 4e-3}))
 register_problem(BilinearProblem(
     name="bilinear", description="min_x max_y x^T A y, A = coupling * I; equilibrium at the origin",

@@ -49,6 +49,7 @@ class Problem:
     options: dict[str, Any] = field(default_factory=dict)  # option name -> default
     metrics: tuple[Metric, ...] = ()  # what Game.evaluate reports; exactly one is primary
     target: Target = Target("", "")  # when a run has solved the problem
+    lr_schedule: str = "constant"  # ganopt.schedules: the default a suite without `lr_schedule` gets
     dtype: ClassVar[str] = "float32"  # of the game's parameters (provenance)
 
     def declarations(self) -> tuple[Metric, ...]:
