@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ENV, ROOT, run_bench
+from helpers import ENV, ROOT, default_sigint, run_bench
 
 def scheme_plugin(tmp_path: Path, name: str, body: str) -> Path:
     """A plugin registering strategy `name` whose scheme's step runs `body`."""
@@ -93,6 +93,7 @@ def test_a_signal_ends_a_stuck_sweep_and_every_worker(tmp_path, executor, worker
             "--executor", executor, *(["--workers", str(workers)] if workers else [])]
     with open(tmp_path / "err", "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                                preexec_fn=default_sigint,
                                 stderr=err)
     try:
         deadline = time.time() + 90

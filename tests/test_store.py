@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.spec import SpecError, suite_from_data
-from helpers import ENV, ROOT
+from helpers import ENV, ROOT, default_sigint
 
 
 SWEEP = """
@@ -68,7 +68,8 @@ def start_sweep(tmp_path):
 
 
 def kill_after_first_stack(args, db, sig):
-    proc = subprocess.Popen(args, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.time() + 240
     while count_runs(db) == 0 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
