@@ -414,7 +414,8 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
     files.write_text(out / DECLARATIONS_FILE, json.dumps(
         {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
-    files.write_csv(out / "summary.csv", with_budget(runs).drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
+    budgeted = with_budget(runs)  # each run's spec read once: summary.csv, the schedule note, the literature
+    files.write_csv(out / "summary.csv", budgeted.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
     curves = curves_with_ids(runs, records)
     files.write_csv(out / "curves.csv", curves)
     # With tuning, the headline compares each strategy's best setting on fresh seeds; the
@@ -424,13 +425,13 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     main_curves = curves[curves["run_id"].isin(main["run_id"])]
     reports = summary_tables(main, main_curves, cards)
     notes = NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else []) + rate_notes(main)
-    literature = literature_table(main, cards, references or [])
+    literature = literature_table(budgeted[~tuned], cards, references or [])
     if literature is not None:
         files.write_csv(out / "literature.csv", literature)
         notes = notes + [LITERATURE_NOTE]
     elif (out / "literature.csv").is_file():  # a report rewritten without references keeps no stale table
         (out / "literature.csv").unlink()
-    schedules = set(with_budget(main).get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
+    schedules = set(budgeted[~tuned].get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
     if schedules:
         notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
                          "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
@@ -456,6 +457,7 @@ LITERATURE_NOTE = ("Beside the literature: ganopt's mean ± s.e. over the suite'
 
 
 def literature_table(runs: pd.DataFrame, cards: dict[str, Scorecard], references: list) -> pd.DataFrame | None:
+    """`runs` with their budget columns (with_budget): the table shows the steps they planned."""
     from .references import reference_table
 
     present = set(zip(runs["problem"], runs["strategy"]))
@@ -463,7 +465,7 @@ def literature_table(runs: pd.DataFrame, cards: dict[str, Scorecard], references
     if not references:
         return None
     digits = {f"{p}/{m.name}": m.digits for p, c in cards.items() for m in c.metrics}
-    return reference_table(with_budget(score_diverged(runs, cards)), references, digits)
+    return reference_table(score_diverged(runs, cards), references, digits)
 
 
 def read_declarations(folder: Path) -> dict[str, tuple]:
