@@ -21,6 +21,7 @@ import torch
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
+from ganopt.updates import BASE_UPDATES
 
 from . import compare as compare_mod
 from . import executors, perf
@@ -29,7 +30,7 @@ from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks
 from .report import failure_table, scorecards, write_report
 from .spec import (MAX_RUNS, SpecError, available_suites, build_suite, built_in_references, find_suite,
-                   read_suite_file)
+                   load_plugin, read_suite_file)
 from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
 from .tuning import select_best
 
@@ -123,8 +124,11 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     perf.add_argument("--problems", default="ring8", help="comma-separated problems (default ring8)")
     perf.add_argument("--k", default="1,4,16,64", help="comma-separated stack sizes (default 1,4,16,64)")
-    perf.add_argument("--schemes", default="simultaneous,alternating,extragradient,optimistic")
-    perf.add_argument("--bases", default="adam,sgd", help="comma-separated base updates (adam, sgd)")
+    perf.add_argument("--schemes", default="simultaneous,alternating,extragradient,optimistic",
+                      help="comma-separated registered schemes (see `list`), each at its hyperparameters' defaults")
+    perf.add_argument("--bases", default="adam,sgd", help="comma-separated registered base updates (default adam,sgd)")
+    perf.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                      help="a Python file that registers schemes or base updates (repeatable)")
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
     return parser
@@ -204,14 +208,16 @@ def cmd_perf(args) -> int:
         raise SpecError(f"--k must be comma-separated integers, got {args.k!r}") from None
     if not ks or min(ks) < 1:
         raise SpecError(f"--k must list stack sizes >= 1, got {args.k!r}")
+    for plugin in args.plugin:
+        load_plugin(Path(plugin), "--plugin")
     schemes = [s for s in args.schemes.split(",") if s]
     for scheme in schemes:
-        if scheme not in perf.SCHEME_PRESETS:
-            raise SpecError(f"--schemes: unknown scheme {scheme!r}; valid: {', '.join(perf.SCHEME_PRESETS)}")
+        if scheme not in SCHEMES:
+            raise SpecError(f"--schemes: unknown scheme {scheme!r}; valid: {', '.join(sorted(SCHEMES))}")
     bases = [b for b in args.bases.split(",") if b]
     for base in bases:
-        if base not in ("adam", "sgd"):
-            raise SpecError(f"--bases: unknown base update {base!r}; valid: adam, sgd")
+        if base not in BASE_UPDATES:
+            raise SpecError(f"--bases: unknown base update {base!r}; valid: {', '.join(sorted(BASE_UPDATES))}")
     if not args.seconds > 0:
         raise SpecError("--seconds must be positive")
     check_folder(args.out, "--out")
@@ -272,8 +278,15 @@ def cmd_list() -> int:
     print("\nstrategies (scheme / base update / gradient estimate):")
     for name, s in STRATEGIES.items():
         extra = "" if s.lr_ratio == 1 else f", lr_D = {s.lr_ratio:g} lr_G"
+        extra += "".join(f", {k} {v}" for k, v in s.hyper)
         print(f"  {name:20s} {s.scheme}/{s.base}/{s.estimate}{extra} — {s.description}")
-    print("\nschemes: " + ", ".join(SCHEMES))
+    print("\nschemes (hyperparameters a strategy or suite may set, with their defaults):")
+    for name, cls in SCHEMES.items():
+        only = f" (base updates: {', '.join(cls.bases)})" if cls.bases else ""
+        print(f"  {name:20s} " + ("; ".join(h.describe() for h in cls.hyperparameters) or "-") + only)
+    print("\nbase updates:")
+    for name, cls in BASE_UPDATES.items():
+        print(f"  {name:20s} " + ("; ".join(h.describe() for h in cls.hyperparameters) or "-"))
     print("\nsuites:")
     for name, path in available_suites().items():
         description = read_suite_file(path).get("description", "")

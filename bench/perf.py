@@ -17,14 +17,12 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ganopt import get_problem, get_strategy
-from ganopt.schemes import SCHEMES
+from ganopt import Strategy, get_problem
+from ganopt.schemes import make_scheme
 from ganopt.train import Stack
 
 # The reference nets of the performance anchors: G 256-128-128-2, D 2-128-128-1, batch 512.
 PERF_OPTIONS = {"latent_dim": 256, "g_hidden": [128, 128], "d_hidden": [128, 128], "batch_size": 512}
-SCHEME_PRESETS = {"simultaneous": "adam", "alternating": "alt-adam", "extragradient": "extra-adam",
-                  "optimistic": "optimistic-adam"}
 
 
 def _sync(device: torch.device) -> None:
@@ -118,22 +116,22 @@ def plain_loop(options: dict, device: torch.device, min_seconds: float) -> dict:
 
 # -- (b) stacked training ----------------------------------------------------------------------
 
-def stacked(problem_name: str, options: dict, strategy_name: str, k: int, device: torch.device,
+def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device: torch.device,
             min_seconds: float) -> dict:
     problem = get_problem(problem_name)
     opts = problem.check_options(options)
-    strategy = get_strategy(strategy_name).resolve(problem.default_lr(opts))
+    strategy = strategy.resolve(problem.default_lr(opts))
     strategy = dataclasses.replace(strategy, lr_g=strategy.lr_g * 0.1, lr_d=strategy.lr_d * 0.1)
     game = problem.build(opts, torch.arange(k, dtype=torch.int64), strategy.estimate == "full", device)
     stack = Stack(game, [strategy] * k, device)
-    scheme = SCHEMES[strategy.scheme](stack, strategy.d_steps)
+    scheme = make_scheme(strategy.scheme, stack, strategy.d_steps)
 
     def step():
         scheme.step()
         stack.finite_runs()  # part of every training step (divergence detection)
 
     seconds = _time_per_call(step, device, min_seconds)
-    state = [t for player in (stack.G, stack.D) for t in player.update.state]
+    state = [t for player in (stack.G, stack.D) for t in player.update.tensors()]
     memory = 2 * _bytes(game.theta + game.phi) + _bytes(state) + _saved_activation_bytes(step)
     return {"seconds_per_step_per_run": seconds / k, "flops_per_step_per_run": _count_flops(step) / k,
             "memory_bytes_per_run": memory / k, "grad_evals_per_step": _evals_per_step(stack, scheme)}
@@ -163,7 +161,10 @@ def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: 
             progress(_line(rows[-1]))
         for scheme in schemes:
             for base_update in bases:
-                strategy = _strategy_for(scheme, base_update)
+                strategy = strategy_for(scheme, base_update)
+                if strategy is None:
+                    progress(f"{problem:9s} {scheme} does not work with {base_update}: skipped")
+                    continue
                 for k in ks:
                     result = stacked(problem, options, strategy, k, device, min_seconds)
                     rows.append(_row(problem, "ganopt stack", scheme, base_update, k, result, peak, baseline))
@@ -171,12 +172,13 @@ def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: 
     return rows
 
 
-def _strategy_for(scheme: str, base: str) -> str:
-    preset = SCHEME_PRESETS[scheme]
-    if base == "adam":
-        return preset
-    return {"simultaneous": "sgd", "alternating": "alt-sgd", "extragradient": "extragradient",
-            "optimistic": "optimistic"}[scheme]
+def strategy_for(scheme: str, base: str) -> Strategy | None:
+    """The strategy `perf` times for a scheme x base update: minibatch gradients, every
+    hyperparameter at its declared default (None where the scheme refuses the base update)."""
+    try:
+        return Strategy(f"{scheme}/{base}", scheme, base)
+    except ValueError:
+        return None
 
 
 def _row(problem, what, scheme, base, k, result, peak, baseline) -> dict:

@@ -47,7 +47,7 @@ SUITES_DIR = Path(__file__).parent / "suites"
 SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule",
               "plugins", "problem", "strategy", "tuning", "reference")
 TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
-STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name != "name") + ("like",)
+STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name not in ("name", "hyper")) + ("like",)
 
 
 MAX_STEPS = 10**8
@@ -258,8 +258,11 @@ def _check_table(table: Any, where: str, keys) -> None:
 
 
 def define_strategy(name: str, table: Any, source: str) -> Strategy:
+    """A [strategy.NAME] table: Strategy fields, `like`, and the hyperparameters that its scheme
+    (with its inner schemes) and base update declare, by name (`gamma = 10`)."""
     where = f"{source}: [strategy.{name}]"
-    _check_table(table, where, STRATEGY_KEYS)
+    if not isinstance(table, dict):
+        raise SpecError(f"{where} must be a table of settings")
     settings = dict(table)
     like = settings.pop("like", None)
     if like is not None:
@@ -268,10 +271,20 @@ def define_strategy(name: str, table: Any, source: str) -> Strategy:
         base = dataclasses.asdict(STRATEGIES[like])
     else:
         base = {}
+    inherited = dict(base.pop("hyper", ()))
+    given = {k: settings.pop(k) for k in list(settings) if k not in STRATEGY_KEYS}
     base.update(settings, name=name, description=settings.get("description", f"defined in {source}"))
     try:
-        return Strategy(**base)
+        declared = Strategy(**base).declared({**inherited, **given})
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise SpecError(f"{where}: {_choices_message('key', unknown[0], [*STRATEGY_KEYS, *declared])}")
+        # a table that changes the scheme or the base update keeps the inherited settings that still apply
+        hyper = {k: v for k, v in {**inherited, **given}.items() if k in declared}
+        return Strategy(**base, hyper=hyper)
     except ValueError as e:
+        if isinstance(e, SpecError):
+            raise
         raise SpecError(f"{where}: {e}") from None
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
+from .hyperparameters import Hyperparameter
 from .schemes import SCHEMES
 from .updates import BASE_UPDATES
 
 ESTIMATES = ("full", "minibatch")
 REAL_FIELDS = ("lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps")
+FIELD_HYPERPARAMETERS = ("beta", "beta1", "beta2", "eps")  # the built-in updates' hyperparameters are fields
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class Strategy:
     eps: float = 1e-8
     d_steps: int = 1  # alternating: D-steps per G-step
     description: str = ""
+    # the declared hyperparameters of the scheme (and its inner schemes) and of the base update,
+    # as sorted (name, value) pairs, every declared one present (a dict is accepted and checked)
+    hyper: Any = ()
 
     def __post_init__(self):
         for key in REAL_FIELDS:  # a real setting written as an integer (TOML `eps = 1`) is that float: stored
@@ -63,6 +69,54 @@ class Strategy:
             raise ValueError(f"strategy {self.name!r}: d_steps must be an integer from 1 to 1000, got {self.d_steps!r}")
         if not isinstance(self.description, str):
             raise ValueError(f"strategy {self.name!r}: description must be a string")
+        self._check_hyper()
+
+    def _check_hyper(self) -> None:
+        where = f"strategy {self.name!r}"
+        try:
+            given = dict(self.hyper)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: hyper must map hyperparameter names to values, got {self.hyper!r}") from None
+        declared = self.declared(given)
+        unknown = sorted(set(given) - set(declared), key=str)
+        if unknown:
+            valid = ", ".join(sorted(declared)) or "none"
+            raise ValueError(f"{where}: unknown hyperparameter {unknown[0]!r} for scheme {self.scheme!r} and base "
+                             f"update {self.base!r}; valid: {valid}")
+        values = {name: h.check(given.get(name, h.default), where) for name, h in declared.items()}
+        object.__setattr__(self, "hyper", tuple(sorted(values.items())))
+
+    def declared(self, given: dict | None = None) -> dict[str, Hyperparameter]:
+        """The hyperparameters this strategy's scheme, its inner schemes (wrappers) and its base
+        update declare (the built-in updates' own are Strategy fields and not listed).  Also
+        checks that every scheme of the chain accepts the base update."""
+        given = dict(self.hyper) if given is None else given
+        where = f"strategy {self.name!r}"
+        out: dict[str, Hyperparameter] = {}
+        scheme, seen = self.scheme, []
+        while scheme is not None:
+            if scheme in seen:
+                raise ValueError(f"{where}: the schemes wrap each other in a loop: {' -> '.join(seen + [scheme])}")
+            seen.append(scheme)
+            cls = SCHEMES[scheme]
+            if cls.bases is not None and self.base not in cls.bases:
+                raise ValueError(f"{where}: scheme {scheme!r} works with the base updates {', '.join(cls.bases)} "
+                                 f"only, got {self.base!r}")
+            scheme = None
+            for h in cls.hyperparameters:
+                out.setdefault(h.name, h)
+                if h.kind == "scheme":
+                    scheme = h.check(given.get(h.name, h.default), where)
+        for h in BASE_UPDATES[self.base].hyperparameters:
+            if h.name not in FIELD_HYPERPARAMETERS:
+                out.setdefault(h.name, h)
+        return out
+
+    def value(self, name: str):
+        """A hyperparameter's value: a Strategy field's, or a declared one's."""
+        if name in FIELD_HYPERPARAMETERS:
+            return getattr(self, name)
+        return dict(self.hyper)[name]
 
     def resolve(self, default_lr: dict[str, float], tuned: tuple[float, float] | None = None) -> Strategy:
         """Fill missing learning rates: from `tuned` (lr_G, lr_D: the preset's tuned rates on
@@ -72,19 +126,26 @@ class Strategy:
             lr_g = tuned[0]
             lr_d = self.lr_d if self.lr_d is not None else tuned[1]
             return dataclasses.replace(self, lr_g=lr_g, lr_d=lr_d)
-        lr_g = self.lr_g if self.lr_g is not None else default_lr[self.base]
+        base = self.base if self.base in default_lr else BASE_UPDATES[self.base].lr_like
+        lr_g = self.lr_g if self.lr_g is not None else default_lr[base]
         lr_d = self.lr_d if self.lr_d is not None else lr_g * self.lr_ratio
         return dataclasses.replace(self, lr_g=lr_g, lr_d=lr_d)
 
     @property
     def stack_key(self) -> tuple:
         """Runs whose strategies share this key can train in one stack (base update, estimate
-        and hyperparameters may differ per run)."""
-        return (self.scheme, self.d_steps)
+        and real hyperparameters may differ per run; integer ones and inner schemes may not)."""
+        declared = self.declared()
+        return (self.scheme, self.d_steps, *((n, v) for n, v in self.hyper if not declared[n].per_run))
 
     def settings(self) -> dict:
-        """The fields that define the strategy's behaviour (no name, no description)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("name", "description")}
+        """The fields that define the strategy's behaviour (no name, no description); the
+        declared hyperparameters as a dict `hyper`, present only when there are some."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("name", "description", "hyper")}
+        if self.hyper:
+            out["hyper"] = dict(self.hyper)
+        return out
 
 
 def _number(x) -> bool:
@@ -136,6 +197,23 @@ for _preset in [
     Strategy("alt-gd", "alternating", "sgd", "full", description="plain gradient descent, alternating"),
     Strategy("alt-sgd", "alternating", "sgd", description="SGD, alternating"),
     Strategy("alt-adam", "alternating", "adam", description="Adam, alternating"),
+    Strategy("consensus", "consensus", "sgd", "full", hyper={"gamma": 1.0},
+             description="consensus optimization, gamma 1, full batch (Mescheder et al. 2017)"),
+    Strategy("consensus-adam", "consensus", "adam", hyper={"gamma": 10.0},
+             description="consensus optimization, gamma 10, Adam (Mescheder et al. 2017)"),
+    Strategy("sga", "sga", "sgd", "full", hyper={"sga_lambda": 1.0},
+             description="symplectic gradient adjustment, lambda 1, aligned, full batch (Balduzzi et al. 2018)"),
+    Strategy("sga-adam", "sga", "adam", hyper={"sga_lambda": 1.0},
+             description="symplectic gradient adjustment, lambda 1, aligned, Adam (Balduzzi et al. 2018)"),
+    Strategy("unrolled", "unrolled", "adam", hyper={"unroll_steps": 5},
+             description="unrolled GAN, 5 unrolled Adam D-steps (Metz et al. 2017)"),
+    Strategy("cgd", "cgd", "sgd", "full", description="competitive gradient descent, full batch (Schäfer & Anandkumar 2019)"),
+    Strategy("lookahead-gd", "lookahead", "sgd", "full", hyper={"inner": "simultaneous"},
+             description="Lookahead-minmax (k 5, alpha 0.5) over simultaneous GD (Chavdarova et al. 2021)"),
+    Strategy("lookahead-extra-adam", "lookahead", "adam", hyper={"inner": "extragradient"},
+             description="Lookahead-minmax (k 5, alpha 0.5) over Extra-Adam (Chavdarova et al. 2021)"),
+    Strategy("lookahead-alt-adam", "lookahead", "adam", hyper={"inner": "alternating"},
+             description="Lookahead-minmax (k 5, alpha 0.5) over alternating Adam (Chavdarova et al. 2021)"),
 ]:
     register_strategy(_preset)
 

@@ -9,11 +9,24 @@ torch.optim exactly (tests compare them on the same gradients):
                                                 negative momentum, Gidel et al. 2019)
 - adam:     m <- beta1 m + (1 - beta1) g ; v <- beta2 v + (1 - beta2) g^2 ;
             d = (m / (1 - beta1^t)) / (sqrt(v) / sqrt(1 - beta2^t) + eps)   (Kingma & Ba 2015)
+
+Each update is a functional core behind a thin stateful class (as optax and torch.optim):
+`apply(grads, state) -> (directions, new_state)` is pure, so a scheme can run it on a copy of
+the state and differentiate through it (unrolled GAN); `direction(grads)` applies it to the
+update's own state.  `state_dict()` / `load_state_dict()` save and restore the whole state,
+step counter included.  A direction is always a fresh tensor, never one of the state's buffers.
+
+To add one, subclass BaseUpdate (declare `hyperparameters` and `buffers`, write `apply`) and
+register it with `register_base_update`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from .hyperparameters import Hyperparameter
 
 
 def per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -22,74 +35,152 @@ def per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class BaseUpdate:
+    """One player's update for a stack.  `hyper` maps each declared hyperparameter's name to its
+    per-run values [K] (given in float64; cast to the parameters' dtype unless `exact`); `state` maps each name in `buffers` to one zero-initialised tensor per
+    parameter; `t` counts the directions computed so far."""
+
     name: str = ""
-    hyperparameters: tuple[str, ...] = ()
+    hyperparameters: tuple[Hyperparameter, ...] = ()
+    buffers: tuple[str, ...] = ()
+    lr_like: str = "sgd"  # the built-in update whose default learning rate on a problem this one takes
+    exact: tuple[str, ...] = ()  # hyperparameters kept in float64 (else cast to the parameters' dtype)
 
     def __init__(self, params: list[torch.Tensor], hyper: dict[str, torch.Tensor]):
-        self.hyper = hyper
-        self.state: list[torch.Tensor] = []
+        dtype = params[0].dtype
+        self.hyper = {k: v if k in self.exact else v.to(dtype) for k, v in hyper.items()}
+        self.t = 0
+        self.state: dict[str, list[torch.Tensor]] = {b: [torch.zeros_like(p.detach()) for p in params]
+                                                     for b in self.buffers}
 
-    def direction(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    def apply(self, grads: list[torch.Tensor], state: dict[str, Any]) -> tuple[list[torch.Tensor], dict[str, Any]]:
+        """Pure: the directions for `grads` and the state after them (differentiable; nothing is
+        modified in place)."""
         raise NotImplementedError
 
+    def direction(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        directions, new = self.apply(grads, {"t": self.t, **self.state})
+        self.t = new["t"]
+        self.state = {b: [x.detach() for x in new[b]] for b in self.buffers}
+        return directions
+
+    def state_dict(self) -> dict[str, Any]:
+        """A copy of the whole state (buffers and step counter)."""
+        return {"t": self.t, **{b: [x.clone() for x in self.state[b]] for b in self.buffers}}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t = state["t"]
+        for b in self.buffers:
+            for x, saved in zip(self.state[b], state[b]):
+                x.copy_(saved)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [x for b in self.buffers for x in self.state[b]]
+
+    @torch.no_grad()
     def reset(self, runs: torch.Tensor) -> None:
         """Zero the state of the runs in the boolean mask `runs` (used to freeze diverged runs)."""
-        for s in self.state:
-            s[runs] = 0
+        for x in self.tensors():
+            x[runs] = 0
+
+
+# The built-in updates' hyperparameters are Strategy fields (checked there); declared for listing.
+BETA = Hyperparameter("beta", 0.9, -1, 1, help="momentum; negative for negative momentum")
+BETA1 = Hyperparameter("beta1", 0.5, 0, 1)
+BETA2 = Hyperparameter("beta2", 0.999, 0, 1)
+EPS = Hyperparameter("eps", 1e-8, 0, None)
 
 
 class SGD(BaseUpdate):
     name = "sgd"
 
+    def apply(self, grads, state):
+        return [g.clone() for g in grads], {"t": state["t"] + 1}
+
     def direction(self, grads):
-        return list(grads)
+        self.t += 1
+        return list(grads)  # autograd's fresh gradients: nothing else holds them as a buffer
 
 
 class Momentum(BaseUpdate):
     name = "momentum"
-    hyperparameters = ("beta",)
+    hyperparameters = (BETA,)
+    buffers = ("buf",)
 
-    def __init__(self, params, hyper):
-        super().__init__(params, hyper)
-        self.state = [torch.zeros_like(p) for p in params]
-
-    def direction(self, grads):
+    def apply(self, grads, state):
         beta = self.hyper["beta"]
-        for buf, g in zip(self.state, grads):
+        new = [per_run(beta, b) * b + g for b, g in zip(state["buf"], grads)]
+        return list(new), {"t": state["t"] + 1, "buf": new}
+
+    def direction(self, grads):  # in place: the fast path of training
+        self.t += 1
+        beta = self.hyper["beta"]
+        for buf, g in zip(self.state["buf"], grads):
             buf.mul_(per_run(beta, buf)).add_(g)
-        return self.state
+        return [buf.clone() for buf in self.state["buf"]]
 
 
 class Adam(BaseUpdate):
     name = "adam"
-    hyperparameters = ("beta1", "beta2", "eps")
+    hyperparameters = (BETA1, BETA2, EPS)
+    buffers = ("exp_avg", "exp_avg_sq")
+    lr_like = "adam"
+    exact = ("beta1", "beta2", "eps")  # 1 - beta2**t in float32 would lose digits
 
-    def __init__(self, params, hyper):
-        super().__init__(params, hyper)
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.state = self.exp_avg + self.exp_avg_sq
-        self.t = 0
+    def _scalars(self, t: int, dtype):
+        # Scalars are formed in float64 and cast once, as torch.optim does with Python floats.
+        b1, b2, eps = (self.hyper[k] for k in ("beta1", "beta2", "eps"))
+        bias1 = (1 - b1**t).to(dtype)
+        bias2_sqrt = torch.sqrt(1 - b2**t).to(dtype)
+        return (1 - b1).to(dtype), b2.to(dtype), (1 - b2).to(dtype), eps.to(dtype), bias1, bias2_sqrt
 
-    def direction(self, grads):
+    def apply(self, grads, state):
+        t = state["t"] + 1
+        one_minus_b1, b2, one_minus_b2, eps, bias1, bias2_sqrt = self._scalars(t, grads[0].dtype)
+        tiny = torch.finfo(grads[0].dtype).tiny  # sqrt's derivative at an exact 0 would be inf (dead units)
+        ms, vs, out = [], [], []
+        for m, v, g in zip(state["exp_avg"], state["exp_avg_sq"], grads):
+            m = m.lerp(g, per_run(one_minus_b1, m))
+            v = v * per_run(b2, v) + g * (g * per_run(one_minus_b2, v))
+            denom = v.clamp_min(tiny).sqrt() / per_run(bias2_sqrt, v) + per_run(eps, v)
+            out.append(m / per_run(bias1, m) / denom)
+            ms.append(m)
+            vs.append(v)
+        return out, {"t": t, "exp_avg": ms, "exp_avg_sq": vs}
+
+    def direction(self, grads):  # in place: the fast path of training
         self.t += 1
-        # Scalars are formed in float64 and cast once, as torch.optim does with Python floats:
-        # 1 - beta2**t in float32 would lose digits.
-        b1, b2, eps = (self.hyper[k].double() for k in ("beta1", "beta2", "eps"))
-        dtype = grads[0].dtype
-        one_minus_b1, b2_, one_minus_b2, eps_ = (x.to(dtype) for x in (1 - b1, b2, 1 - b2, eps))
-        bias1 = (1 - b1**self.t).to(dtype)
-        bias2_sqrt = torch.sqrt(1 - b2**self.t).to(dtype)
+        one_minus_b1, b2, one_minus_b2, eps, bias1, bias2_sqrt = self._scalars(self.t, grads[0].dtype)
         out = []
-        for m, v, g in zip(self.exp_avg, self.exp_avg_sq, grads):
+        for m, v, g in zip(self.state["exp_avg"], self.state["exp_avg_sq"], grads):
             m.lerp_(g, per_run(one_minus_b1, m))
-            v.mul_(per_run(b2_, v)).addcmul_(g, g * per_run(one_minus_b2, v))
-            denom = (v.sqrt() / per_run(bias2_sqrt, v)).add_(per_run(eps_, v))
+            v.mul_(per_run(b2, v)).addcmul_(g, g * per_run(one_minus_b2, v))
+            denom = (v.sqrt() / per_run(bias2_sqrt, v)).add_(per_run(eps, v))
             out.append(m / per_run(bias1, m) / denom)
         return out
 
 
 BASE_UPDATES: dict[str, type[BaseUpdate]] = {cls.name: cls for cls in (SGD, Momentum, Adam)}
+
+
+def register_base_update(cls: type[BaseUpdate]) -> type[BaseUpdate]:
+    """Class decorator: make a base update available by its `name` to strategies and suites.
+    Its declared hyperparameters are then settable by name in a strategy (`alpha = 0.9`)."""
+    if not getattr(cls, "name", "") or cls.name == "mixed":
+        raise ValueError("a base update class needs a non-empty `name` (not 'mixed')")
+    if not issubclass(cls, BaseUpdate) or cls.apply is BaseUpdate.apply:
+        raise ValueError(f"base update {cls.name!r}: subclass BaseUpdate and implement apply(grads, state)")
+    if cls.lr_like not in ("sgd", "momentum", "adam"):
+        raise ValueError(f"base update {cls.name!r}: lr_like must be sgd, momentum or adam, got {cls.lr_like!r}")
+    for h in cls.hyperparameters:
+        if not isinstance(h, Hyperparameter) or not h.per_run:
+            raise ValueError(f"base update {cls.name!r}: hyperparameters must be real Hyperparameter declarations")
+    BASE_UPDATES[cls.name] = cls
+    return cls
+
+
+def hyperparameter_names(base: str) -> tuple[str, ...]:
+    return tuple(h.name for h in BASE_UPDATES[base].hyperparameters)
 
 
 class MixedUpdate(BaseUpdate):
@@ -105,7 +196,7 @@ class MixedUpdate(BaseUpdate):
         for base in dict.fromkeys(bases):
             index = torch.tensor([i for i, b in enumerate(bases) if b == base], device=params[0].device)
             sub_params = [p.detach()[index] for p in params]
-            sub_hyper = {k: v[index] for k, v in hyper.items() if k in BASE_UPDATES[base].hyperparameters}
+            sub_hyper = {k: v[index] for k, v in hyper.items() if k in hyperparameter_names(base)}
             self.groups.append((index, BASE_UPDATES[base](sub_params, sub_hyper)))
 
     def direction(self, grads):
@@ -115,14 +206,40 @@ class MixedUpdate(BaseUpdate):
                 o[index] = d
         return out
 
+    def apply(self, grads, state):
+        out = [torch.zeros_like(g) for g in grads]
+        new_groups = []
+        for (index, update), sub_state in zip(self.groups, state["groups"]):
+            directions, new = update.apply([g[index] for g in grads], sub_state)
+            out = [o.index_put((index,), d) for o, d in zip(out, directions)]  # out of place: differentiable
+            new_groups.append(new)
+        return out, {"groups": new_groups}
+
+    def state_dict(self):
+        return {"groups": [update.state_dict() for _, update in self.groups]}
+
+    def load_state_dict(self, state):
+        for (_, update), saved in zip(self.groups, state["groups"]):
+            update.load_state_dict(saved)
+
+    def tensors(self):
+        return [x for _, update in self.groups for x in update.tensors()]
+
     def reset(self, runs: torch.Tensor) -> None:
         for index, update in self.groups:
             update.reset(runs[index])
 
 
+def current_state(update: BaseUpdate) -> dict[str, Any]:
+    """The update's live state in `apply`'s format, without copies (read it, do not modify it)."""
+    if isinstance(update, MixedUpdate):
+        return {"groups": [current_state(u) for _, u in update.groups]}
+    return {"t": update.t, **update.state}
+
+
 def make_update(params: list[torch.Tensor], bases: list[str], hyper: dict[str, torch.Tensor]) -> BaseUpdate:
     """The base update of one player of a stack; `bases` names each run's base update."""
     if len(set(bases)) == 1:
-        wanted = BASE_UPDATES[bases[0]].hyperparameters
+        wanted = hyperparameter_names(bases[0])
         return BASE_UPDATES[bases[0]](params, {k: v for k, v in hyper.items() if k in wanted})
     return MixedUpdate(params, hyper, bases)

@@ -1,5 +1,7 @@
 """The real command line, in a subprocess, on tiny grids and on bad input."""
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -110,6 +112,39 @@ def test_a_plugin_strategy_runs_against_the_presets(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = pd.read_csv(out / "summary.csv").set_index("strategy")
     assert summary.loc["d-first", "grad_evals"] == 15  # 2 D-gradients + 1 G-gradient = 1.5 per step
+
+
+def test_the_example_suite_sets_the_plugins_own_hyperparameters_from_toml(tmp_path):
+    out, store = tmp_path / "example", tmp_path / "example.sqlite"
+    result = bench("run", "--suite", "examples/my_suite.toml", "--problems", "bilinear", "--seeds", "1",
+                   "--steps", "20", "--store", str(store), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_csv(out / "summary.csv").set_index("strategy")
+    assert set(summary["status"]) == {"done"}
+    with sqlite3.connect(store) as db:
+        specs = {name: json.loads(spec)["settings"] for name, spec in db.execute("SELECT strategy, spec FROM runs")}
+    assert specs["rmsprop-slow"]["base"] == "rmsprop" and specs["rmsprop-slow"]["hyper"] == {"alpha": 0.999}
+    assert specs["d-first-3"]["hyper"] == {"d_first": 3}
+    assert specs["consensus-rmsprop"]["hyper"] == {"alpha": 0.99, "gamma": 10.0}
+    assert summary.loc["d-first-3", "grad_evals"] == 20 * 2  # 3 D-gradients and 1 G-gradient, ½ each
+    assert summary.loc["consensus-rmsprop", "grad_evals"] == 20 * 3  # the field and one product (2)
+
+
+def test_perf_times_new_and_plugin_schemes_with_any_registered_base_update(tmp_path):
+    out = tmp_path / "perf"
+    result = bench("perf", "--plugin", "examples/my_strategies.py", "--problems", "bilinear", "--k", "1,2",
+                   "--schemes", "d-first,cgd,lookahead", "--bases", "rmsprop,sgd", "--seconds", "0.05",
+                   "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = pd.read_csv(out / "perf.csv")
+    timed = set(zip(rows["scheme"], rows["base"]))
+    assert timed == {("d-first", "rmsprop"), ("d-first", "sgd"), ("cgd", "sgd"), ("lookahead", "rmsprop"),
+                     ("lookahead", "sgd")}  # cgd refuses rmsprop and says so
+    assert "cgd does not work with rmsprop: skipped" in result.stdout
+    cgd = rows[rows["scheme"] == "cgd"]
+    assert (cgd["grad_evals_per_step"] == 1 + 2 * (4 + 4 * 5)).all()
+    bad = bench("perf", "--schemes", "consensos", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "unknown scheme 'consensos'" in bad.stderr and "consensus" in bad.stderr
 
 
 BAD_SUITES = {

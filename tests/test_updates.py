@@ -71,3 +71,19 @@ def test_negative_momentum_follows_the_heavy_ball_recurrence():
             p.sub_(lr * b)
     for a, b in zip(ours, params):
         assert torch.allclose(a[2], b, atol=1e-12)
+
+
+def test_the_example_rmsprop_plugin_equals_torch_optim_rmsprop_for_every_stack_member():
+    import runpy
+    from pathlib import Path
+
+    from ganopt.updates import BASE_UPDATES
+
+    runpy.run_path(str(Path(__file__).parents[1] / "examples" / "my_strategies.py"))
+    assert "rmsprop" in BASE_UPDATES
+    alphas, eps = [0.99, 0.9, 0.5, 0.999], [1e-8, 1e-6, 1e-8, 1e-3]
+    start, ours = run_stacked("rmsprop", {"alpha": alphas, "eps": eps})
+    for run in range(K):
+        theirs = run_torch(start, lambda ps, i: torch.optim.RMSprop(ps, lr=LRS[i], alpha=alphas[i], eps=eps[i]), run)
+        for a, b in zip(ours, theirs):
+            assert torch.allclose(a[run], b.detach(), atol=1e-9, rtol=0), f"rmsprop, run {run}"

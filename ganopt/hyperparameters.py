@@ -1,0 +1,71 @@
+"""Declared hyperparameters of schemes and base updates (consensus's `gamma`, RMSprop's `alpha`).
+
+A scheme or base update lists what it reads as `Hyperparameter`s; a strategy then sets them by
+name (in Python, `Strategy(..., hyper={"gamma": 10})`; in a suite, `gamma = 10` in its
+`[strategy.NAME]` table), every value is checked against the declaration before anything runs,
+and unset ones take the declared default.  Kinds:
+
+- "real": a number; each run of a stack has its own (a [K] tensor, like the learning rates), so
+  runs that differ only in it share a stack;
+- "int":  an integer; one value per stack (it changes the computation's shape, e.g. unroll steps);
+- "scheme": the name of a registered scheme (a wrapper's inner scheme); one value per stack.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+KINDS = ("real", "int", "scheme")
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    name: str
+    default: float | int | str
+    low: float | None = None  # inclusive bounds ("real" and "int")
+    high: float | None = None
+    kind: str = "real"
+    help: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"hyperparameter {self.name!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+
+    @property
+    def per_run(self) -> bool:
+        """Whether each run of a stack may have its own value (else it is part of the stack key)."""
+        return self.kind == "real"
+
+    def check(self, value, where: str):
+        """The value, normalised (an integer given for a real is that float); ValueError otherwise."""
+        if self.kind == "scheme":
+            from .schemes import SCHEMES
+
+            if not isinstance(value, str) or value not in SCHEMES:
+                raise ValueError(f"{where}: {self.name} must name a scheme; valid: {', '.join(sorted(SCHEMES))}; "
+                                 f"got {value!r}")
+            return value
+        integral = isinstance(value, int) and not isinstance(value, bool)
+        if self.kind == "int" and not integral:
+            raise ValueError(f"{where}: {self.name} must be an integer, got {value!r}")
+        if self.kind == "real":
+            if integral:
+                try:
+                    value = float(value)
+                except OverflowError:
+                    raise ValueError(f"{where}: {self.name} is too large, got {value!r}") from None
+            if not (isinstance(value, float) and math.isfinite(value)):
+                raise ValueError(f"{where}: {self.name} must be a finite number, got {value!r}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ValueError(f"{where}: {self.name} must lie in [{_bound(self.low)}, {_bound(self.high)}], "
+                             f"got {value!r}")
+        return value
+
+    def describe(self) -> str:
+        bounds = f" in [{_bound(self.low)}, {_bound(self.high)}]" if self.kind != "scheme" else ""
+        return f"{self.name} = {self.default!r} ({self.kind}{bounds}{'; ' + self.help if self.help else ''})"
+
+
+def _bound(x) -> str:
+    return "…" if x is None else f"{x:g}"
