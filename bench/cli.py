@@ -83,6 +83,9 @@ def make_parser() -> argparse.ArgumentParser:
                      help="extra tries for a stack whose worker died (processes, dask; default 2)")
     run.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                      help="a Python file that registers strategies or schemes (repeatable)")
+    run.add_argument("--diagnostics", action="store_true",
+                     help="record game-dynamics diagnostics (Jacobian spectra, rotation share, path angles; "
+                          "ganopt.diagnostics) and plot them per problem; counted apart from training")
     run.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
                      help=f"refuse a plan of more than N runs (default {MAX_RUNS:,}): a typo in --seeds is not a week "
                           "of work")
@@ -301,7 +304,7 @@ def cmd_run(args) -> int:
     if args.max_runs < 1:
         raise SpecError(f"--max-runs must be >= 1, got {args.max_runs}")
     suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
-                        args.data_dir, max_runs=args.max_runs)
+                        args.data_dir, max_runs=args.max_runs, diagnostics=args.diagnostics)
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name

@@ -89,6 +89,8 @@ def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples:
                 figures.append(plot_budgets(out / f"{metric.name}_{problem}.png", problem, problem_curves, styles,
                                             metric.name, metric.label, log=metric.log))
         figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, styles))
+        if "rotation_share" in problem_curves and problem_curves["rotation_share"].notna().any():
+            figures.append(plot_diagnostics(out / f"diagnostics_{problem}.png", problem, problem_curves, styles))
     profile = plot_performance_profile(out / "performance_profile.png", summary, curves, styles, cards)
     if profile is not None:
         written["all problems"] = [profile]
@@ -290,6 +292,48 @@ def plot_losses(path: Path, problem: str, curves: pd.DataFrame, styles: dict) ->
         ax.grid(alpha=0.3)
     legend_outside(axes[-1])
     fig.suptitle(f"{problem}: losses (mean over seeds)")
+    return save(fig, path)
+
+
+def plot_diagnostics(path: Path, problem: str, curves: pd.DataFrame, styles: dict) -> Path:
+    """The game-dynamics panel (ganopt.diagnostics): left, the Jacobian's largest eigenvalues at
+    each run's end point in the complex plane (every seed); middle, the rotational share of the
+    Jacobian vs steps; right, Berard et al.'s path-angle curve (cosine between the field and the
+    start-to-end line), the mean over seeds."""
+    from ganopt.diagnostics import N_EIGENVALUES, PATH_ALPHAS
+
+    fig, (plane, rotation, angle) = plt.subplots(1, 3, figsize=(16, 4.5))
+    for strategy, group in curves.groupby("strategy", sort=False):
+        style = _style(styles, strategy)
+        color = style["color"]
+        last = group.sort_values("step").groupby("run_id").tail(1)
+        re = last[[f"jac_eig{i}_re" for i in range(N_EIGENVALUES) if f"jac_eig{i}_re" in last]].to_numpy().ravel()
+        im = last[[f"jac_eig{i}_im" for i in range(N_EIGENVALUES) if f"jac_eig{i}_im" in last]].to_numpy().ravel()
+        plane.scatter(re, im, s=14, color=color, marker=style.get("marker", "o"), alpha=0.7, label=strategy)
+        shares = group.dropna(subset=["rotation_share"]).groupby("step")["rotation_share"].mean()
+        rotation.plot(shares.index, shares.values, label=strategy, **style)
+        columns = [f"path_cos{j}" for j in range(len(PATH_ALPHAS))]
+        if set(columns) <= set(last.columns) and last[columns].notna().any().any():
+            angle.plot(PATH_ALPHAS, last[columns].mean().to_numpy(), label=strategy,
+                       **{**style, "markevery": 1})
+    plane.axvline(0, color="grey", lw=0.8)
+    plane.axhline(0, color="grey", lw=0.8)
+    plane.set_xlabel("real part")
+    plane.set_ylabel("imaginary part")
+    plane.set_title("Jacobian eigenvalues at the end point")
+    rotation.set_ylim(-0.02, 1.02)
+    rotation.set_xlabel("step")
+    rotation.set_ylabel("‖A‖² / (‖A‖² + ‖S‖²)")
+    rotation.set_title("rotational share of the Jacobian")
+    angle.axvline(0, color="grey", lw=0.8, ls=":")
+    angle.axvline(1, color="grey", lw=0.8, ls=":")
+    angle.set_xlabel("α (0: start, 1: end point)")
+    angle.set_ylabel("cos(v, w₁ − w₀)")
+    angle.set_title("path angle")
+    for ax in (plane, rotation, angle):
+        ax.grid(alpha=0.3)
+    legend_outside(angle)
+    fig.suptitle(f"{problem}: game dynamics")
     return save(fig, path)
 
 

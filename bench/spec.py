@@ -44,7 +44,7 @@ from ganopt.tuned import options_mismatch, tuned_lr
 from .references import Reference, parse_references
 
 SUITES_DIR = Path(__file__).parent / "suites"
-SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule",
+SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule", "diagnostics",
               "plugins", "problem", "strategy", "tuning", "reference")
 TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name not in ("name", "hyper")) + ("like",)
@@ -84,6 +84,7 @@ class RunSpec:
     trial: int | None = None  # the tuning trial whose setting this run uses
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # Problem.check_inputs identity
     lr_schedule: str = "constant"  # ganopt.schedules, the suite's for all its runs
+    diagnostics: bool = False  # ganopt.diagnostics recorded at its evaluations
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
@@ -95,6 +96,8 @@ class RunSpec:
         }
         if self.lr_schedule != "constant":  # named only when used: a constant-rate spec reads as before schedules
             spec["lr_schedule"] = self.lr_schedule
+        if self.diagnostics:  # a run with diagnostics has more records: not the same result as one without
+            spec["diagnostics"] = True
         return spec
 
     @property
@@ -156,10 +159,11 @@ class GridCell:
     code: str
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
     lr_schedule: str = "constant"
+    diagnostics: bool = False
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
         return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
-                       self.device, self.code, phase, trial, self.inputs, self.lr_schedule)
+                       self.device, self.code, phase, trial, self.inputs, self.lr_schedule, self.diagnostics)
 
 
 @dataclass
@@ -299,9 +303,13 @@ def build_suite(
     data_dir: str | None = None,
     use_tuned: bool = True,
     max_runs: int | None = MAX_RUNS,
+    diagnostics: bool = False,
 ) -> Suite:
-    """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input."""
+    """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input.
+    `diagnostics` (--diagnostics) turns them on whatever the file says."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
+    if diagnostics:
+        data = {**data, "diagnostics": True}
     return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir, use_tuned,
                            max_runs)
 
@@ -427,6 +435,9 @@ def suite_from_data(
                         f"runs each is {planned:,} runs, more than --max-runs {max_runs:,}; run fewer, or raise "
                         "--max-runs")
 
+    diagnostics = data.get("diagnostics", False)
+    if not isinstance(diagnostics, bool):
+        raise SpecError(f"{source}: diagnostics must be true or false, got {diagnostics!r}")
     suite_schedule = data.get("lr_schedule")  # else each problem's default (games: constant; mixtures: linear-decay)
     if suite_schedule is not None and (not isinstance(suite_schedule, str) or suite_schedule not in LR_SCHEDULES):
         raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', suite_schedule, LR_SCHEDULES)}")
@@ -457,7 +468,7 @@ def suite_from_data(
                      if use_tuned and known_strategies[sname] is STRATEGIES.get(sname) else None)
             try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
                 cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options), tuned), run_steps,
-                                eval_every, device, code, inputs[pname], lr_schedule)
+                                eval_every, device, code, inputs[pname], lr_schedule, diagnostics)
                 trials = [tuning.setting(cell.strategy, t) for t in range(tuning.trials)] if tuning else []
             except (ValueError, ArithmeticError) as e:
                 raise SpecError(f"{source}: on {pname}, {e} (the product of its learning rates and multipliers "

@@ -34,6 +34,7 @@ class Stream(IntEnum):
     DATA = 4
     EVAL_LATENT = 5
     INIT_POINT = 6
+    DIAGNOSTICS = 7  # probes of ganopt.diagnostics: never part of training
 
 
 def mix32(x: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import torch
 
+from .diagnostics import diagnose, spectrum_steps
 from .metrics import stacked_norm
 from .problems import Game, Problem
 from .schedules import lr_factor
@@ -313,6 +314,7 @@ def train_stack(
     time_limit_s: float | None = None,
     calibrate: bool = True,
     lr_schedule: str = "constant",
+    diagnostics: bool = False,
 ) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
@@ -324,6 +326,9 @@ def train_stack(
     (seconds_per_step, with the first run of that key); with `calibrate`
     False, nan.  StackResult.wall_s keeps the stack's own training seconds.
     `lr_schedule` (ganopt.schedules) scales every run's learning rates step by step.
+    `diagnostics` (ganopt.diagnostics) adds the game-dynamics diagnostics to the records: the
+    rotation share at every evaluation, the spectra at the first, middle and last, the path
+    angles at the last; they never change the trajectory.
     `on_progress(step, steps)` is called after every step (cheap; the caller throttles).
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
     `on_progress` calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
@@ -343,14 +348,14 @@ def train_stack(
     try:
         with alarm(time_limit_s):
             return _train(problem, options, strategies, seeds, steps, eval_every, torch.device(device), on_progress,
-                          time_limit_s, calibrate, at, lr_schedule)
+                          time_limit_s, calibrate, at, lr_schedule, diagnostics)
     except TimeLimitExceeded:
         where = f"at step {at[0]} of {steps}" if at[0] else "before the first step"
         raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s {where}") from None
 
 
 def _train(problem, options, strategies, seeds, steps, eval_every, device, on_progress, time_limit_s, calibrate,
-           at, lr_schedule="constant") -> StackResult:
+           at, lr_schedule="constant", diagnostics=False) -> StackResult:
     k = len(seeds)
     started = time.perf_counter()
     # a step's cost depends on the base update and the gradient estimate (the scheme is the
@@ -368,11 +373,17 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
     alive = torch.ones(k, dtype=torch.bool, device=device)
     train_seconds = 0.0
 
+    seed_tensor = torch.tensor(seeds, dtype=torch.int64, device=device)
+    start_point = [p.detach().clone() for p in game.theta + game.phi] if diagnostics else None
+    spectra = spectrum_steps(steps, eval_every) if diagnostics else set()
+
     def evaluate(step: int) -> None:
         if step == 0:
             stack.field("gd")  # losses and gradient norms at the start point
             stack.draws, stack.grad_evals = 0, 0.0
         metrics = {**stack.convergence_metrics(), **game.evaluate()}
+        if diagnostics:
+            metrics.update(diagnose(stack, seed_tensor, step in spectra, start_point if step == steps else None))
         values = {name: v.detach().cpu().tolist() for name, v in metrics.items()}
         for i in range(k):
             if diverged_step[i] is None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..diagnostics import DIAGNOSTIC_METRICS
 from ..metrics import CONVERGENCE_METRICS, Metric, Target
 
 
@@ -54,7 +55,7 @@ class Problem:
 
     def declarations(self) -> tuple[Metric, ...]:
         """Every metric a run of this problem records: its own and the trainer's."""
-        return self.metrics + CONVERGENCE_METRICS
+        return self.metrics + CONVERGENCE_METRICS + DIAGNOSTIC_METRICS
 
     @property
     def primary(self) -> Metric:
