@@ -436,6 +436,11 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
         notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
                          "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
                          "the last."]
+    if "diagnostics_s" in main_curves and main_curves["diagnostics_s"].notna().any():
+        per_run = main_curves.groupby("run_id")["diagnostics_s"].sum()
+        notes = notes + [f"Game-dynamics diagnostics (ganopt.diagnostics; `diagnostics_PROBLEM.png`): "
+                         f"{per_run.mean():.3g} s per run on average (at most {per_run.max():.3g} s), measured apart "
+                         "from training and not part of `wall_s`; they change no trajectory."]
     files.write_text(out / "summary.md", to_markdown(reports, title, notes, literature) + "\n")
     figures = plots.write_plots(out, main, main_curves, samples, cards)
     for problem, trials in runs[tuned].groupby("problem", sort=False):

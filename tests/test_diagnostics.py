@@ -161,6 +161,7 @@ def test_the_cli_draws_the_diagnostics_panel_and_records_them(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert (summary[summary["problem"] == "bilinear"]["rotation_share"] == 1).all()
     assert summary["jac_eig_max_abs"].notna().all() and summary["path_cos10"].notna().all()
+    assert "Game-dynamics diagnostics" in (out / "summary.md").read_text()  # with their cost
     # without the flag: other run ids, no panel
     again = run_bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "60",
                       "--out", str(tmp_path / "plain"), "--store", str(tmp_path / "s.sqlite"))
