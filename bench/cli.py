@@ -24,7 +24,7 @@ from ganopt.strategies import STRATEGIES
 from ganopt.updates import BASE_UPDATES
 
 from . import compare as compare_mod
-from . import executors, perf
+from . import executors, perf, perfgate
 from .execute import execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks
@@ -76,6 +76,9 @@ def make_parser() -> argparse.ArgumentParser:
                      help="where stacks train: this process, local worker processes, or a Dask cluster; auto "
                           "(default): worker processes, one per CPU, when several stacks have enough work to pay "
                           "for starting them, else this process")
+    run.add_argument("--threads", type=int, metavar="N",
+                     help="intra-op threads in all (default: the CPUs this process may use: affinity and cgroup "
+                          "quota); split evenly across --executor processes workers")
     run.add_argument("--workers", type=int, help="worker processes for --executor processes (default: the CPUs "
                                                  "this process may use)")
     run.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler for --executor dask")
@@ -107,6 +110,9 @@ def make_parser() -> argparse.ArgumentParser:
     tune.add_argument("--executor", default="auto", choices=["auto", "inprocess", "processes"],
                       help="train the trials' stacks in this process or in local worker processes (auto, the "
                            "default: as `run`)")
+    tune.add_argument("--threads", type=int, metavar="N",
+                     help="intra-op threads in all (default: the CPUs this process may use: affinity and cgroup "
+                          "quota); split evenly across --executor processes workers")
     tune.add_argument("--workers", type=int, help="worker processes for --executor processes (default: the CPUs "
                                                   "this process may use)")
     tune.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -132,7 +138,17 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--bases", default="adam,sgd", help="comma-separated registered base updates (default adam,sgd)")
     perf.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                       help="a Python file that registers schemes or base updates (repeatable)")
+    perf.add_argument("--baseline", type=path_arg, metavar="FILE",
+                      help="compare each step's normalized cost (step / its own matmuls) with this CPU kind's "
+                           "entry of FILE; exit 1 on a regression past the file's threshold")
+    perf.add_argument("--save-baseline", type=path_arg, metavar="FILE",
+                      help="write this CPU kind's normalized costs into FILE (other kinds' entries are kept)")
+    perf.add_argument("--threshold", type=float, default=perfgate.DEFAULT_THRESHOLD,
+                      help="with --save-baseline: the regression threshold recorded (default 0.30: +30%%)")
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
+    perf.add_argument("--threads", type=int, metavar="N",
+                     help="intra-op threads in all (default: the CPUs this process may use: affinity and cgroup "
+                          "quota); split evenly across --executor processes workers")
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
     return parser
 
@@ -199,8 +215,18 @@ def cmd_compare(args) -> int:
     return 1
 
 
+def set_threads(args) -> int:
+    """Intra-op threads of this process: --threads, else the usable CPUs.  Returns the number."""
+    if args.threads is not None and args.threads < 1:
+        raise SpecError(f"--threads must be >= 1, got {args.threads}")
+    threads = args.threads or executors.usable_cpus()
+    torch.set_num_threads(threads)
+    return threads
+
+
 def cmd_perf(args) -> int:
     device = resolve_device(args.device)
+    set_threads(args)
     problems = [p for p in args.problems.split(",") if p]
     for name in problems:
         if name not in PROBLEMS:
@@ -224,12 +250,27 @@ def cmd_perf(args) -> int:
     if not args.seconds > 0:
         raise SpecError("--seconds must be positive")
     check_folder(args.out, "--out")
+    if args.baseline is not None and not args.baseline.is_file():
+        raise SpecError(f"--baseline {args.baseline}: no such file (record one with --save-baseline)")
+    if not args.threshold > 0:
+        raise SpecError("--threshold must be positive")
     rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
                          progress=lambda line: print(line, flush=True))
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "perf.csv", pd.DataFrame(rows))
     perf.plot_perf(rows, args.out / "perf.png")
     print(f"\nwrote {args.out / 'perf.csv'} and {args.out / 'perf.png'}", file=sys.stderr)
+    cpu = environment(device)["gpu"] if device.type == "cuda" else perfgate.cpu_kind()
+    if args.save_baseline is not None:
+        perfgate.save(args.save_baseline, rows, cpu, args.threshold, note=" ".join(sys.argv[1:]))
+        print(f"wrote the baseline of {cpu!r} to {args.save_baseline}", file=sys.stderr)
+    if args.baseline is not None:
+        passed, lines = perfgate.check(args.baseline, rows, cpu)
+        print("\n" + "\n".join(lines))
+        if not passed:
+            print("performance regression: a step's own code got slower than its matmuls allow (table above)",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -240,6 +281,7 @@ def cmd_tune(args) -> int:
     from . import presets
 
     device = resolve_device(args.device)
+    set_threads(args)
     suite = build_suite(find_suite(args.suite), args.problems, args.strategies, None, args.steps, [], device.type,
                         use_tuned=False)
     if suite.tuning is None:
@@ -300,6 +342,7 @@ def cmd_list() -> int:
 def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
+    set_threads(args)
     path = find_suite(args.suite) if args.suite else None
     if args.max_runs < 1:
         raise SpecError(f"--max-runs must be >= 1, got {args.max_runs}")

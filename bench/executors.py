@@ -246,12 +246,38 @@ def execute_dask(stacks: list[StackPlan], tasks: list[StackTask], scheduler: str
             raise
 
 
-def default_workers() -> int:
-    """The CPUs this process may run on (its affinity mask; all CPUs where there is none)."""
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (a
+    container limited to 1.5 CPUs of a 64-core host gets 2, not 64)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, (os.cpu_count() or 1))
+        cpus = max(1, (os.cpu_count() or 1))
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
+
+
+def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by the cgroup (v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`);
+    None when unlimited or unknown."""
+    try:
+        text = (root / "cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+        return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def default_workers() -> int:
+    """Worker processes by default: one per usable CPU."""
+    return usable_cpus()
 
 
 def printer(n_stacks: int, stream=sys.stderr) -> Callable[..., None]:

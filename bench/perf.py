@@ -11,10 +11,13 @@ parameters, gradients, optimizer state and the activations autograd saves for ba
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganopt import Strategy, get_problem
@@ -66,6 +69,69 @@ def _saved_activation_bytes(fn) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         fn()
     return total
+
+
+# The kernels that set a step's physical limit: matrix products and convolutions, forward and backward.
+MATMUL_OPS = frozenset(("mm", "bmm", "addmm", "baddbmm", "addbmm", "convolution", "convolution_backward"))
+
+
+class _RecordMatmuls(TorchDispatchMode):
+    """Record every matmul-like aten call of a step with its arguments' shapes, strides and dtypes."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func.overloadpacket.__name__ in MATMUL_OPS:
+            self.calls.append((func, tree_map(_tensor_spec, args), tree_map(_tensor_spec, kwargs)))
+        return func(*args, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _TensorSpec:
+    shape: tuple
+    stride: tuple
+    dtype: torch.dtype
+    device: torch.device
+
+
+def _tensor_spec(x):
+    return _TensorSpec(tuple(x.shape), tuple(x.stride()), x.dtype, x.device) if isinstance(x, torch.Tensor) else x
+
+
+def _materialize(x):
+    if isinstance(x, _TensorSpec):
+        return torch.empty_strided(x.shape, x.stride, dtype=x.dtype, device=x.device).normal_()
+    return x
+
+
+def matmul_replay(step):
+    """A function that runs the matmuls of one call of `step` alone: the same aten ops on tensors
+    of the same shapes, strides and dtypes, with nothing in between.  Its time over the step's
+    is the step's matmul share, the physical limit of the step on this device."""
+    with _RecordMatmuls() as recorder:
+        step()
+    calls = [(func, tree_map(_materialize, args), tree_map(_materialize, kwargs)) for func, args, kwargs in recorder.calls]
+
+    def replay():
+        with torch.no_grad():
+            for func, args, kwargs in calls:
+                func(*args, **kwargs)
+
+    return replay, len(calls)
+
+
+def interleaved_seconds(fns, device: torch.device, min_seconds: float, rounds: int = 5) -> list[float]:
+    """Median seconds per call of each function, measured in alternating rounds so that the
+    machine's load at any moment hits every function alike (ratios of these are stable where
+    absolute times are not)."""
+    samples = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            samples[i].append(_time_per_call(fn, device, min_seconds / rounds))
+    return [statistics.median(s) for s in samples]
 
 
 def _bytes(tensors) -> int:
@@ -130,11 +196,14 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
         scheme.step()
         stack.finite_runs()  # part of every training step (divergence detection)
 
-    seconds = _time_per_call(step, device, min_seconds)
+    replay, n_matmuls = matmul_replay(step)
+    seconds, matmul_seconds = interleaved_seconds([step, replay], device, min_seconds)
     state = [t for player in (stack.G, stack.D) for t in player.update.tensors()]
     memory = 2 * _bytes(game.theta + game.phi) + _bytes(state) + _saved_activation_bytes(step)
     return {"seconds_per_step_per_run": seconds / k, "flops_per_step_per_run": _count_flops(step) / k,
-            "memory_bytes_per_run": memory / k, "grad_evals_per_step": _evals_per_step(stack, scheme)}
+            "memory_bytes_per_run": memory / k, "grad_evals_per_step": _evals_per_step(stack, scheme),
+            "matmul_share": matmul_seconds / seconds, "matmul_seconds_per_step": matmul_seconds,
+            "matmuls_per_step": n_matmuls}
 
 
 def _evals_per_step(stack: Stack, scheme) -> float:
@@ -193,15 +262,18 @@ def _row(problem, what, scheme, base, k, result, peak, baseline) -> dict:
         "matmul_peak_gflops": peak / 1e9,
         "mflop_per_step_per_run": flops / 1e6,
         "grad_evals_per_step": result.get("grad_evals_per_step", 1.0),
+        "matmul_share": result.get("matmul_share"),
+        "matmuls_per_step": result.get("matmuls_per_step"),
         "memory_mb_per_run": result["memory_bytes_per_run"] / 2**20,
     }
 
 
 def _line(row: dict) -> str:
     speed = f"{row['speedup_vs_plain_loop']:6.2f}x" if row["speedup_vs_plain_loop"] else "     - "
+    share = f"matmul share {row['matmul_share']:5.1%}" if row.get("matmul_share") is not None else " " * 18
     return (f"{row['problem']:9s} {row['what']:30s} {row['scheme']:14s} {row['base']:5s} K={row['k']:<5d} "
             f"{row['us_per_step_per_run']:10.1f} us/step/run  {speed}  {row['gflops_per_s']:6.1f} GFLOP/s "
-            f"({row['fraction_of_matmul_peak']:5.1%} of peak)  {row['memory_mb_per_run']:7.2f} MB/run")
+            f"({row['fraction_of_matmul_peak']:5.1%} of peak)  {share}  {row['memory_mb_per_run']:7.2f} MB/run")
 
 
 def plot_perf(rows: list[dict], path: Path) -> None:

@@ -436,11 +436,14 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
         notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
                          "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
                          "the last."]
-    if "diagnostics_s" in main_curves and main_curves["diagnostics_s"].notna().any():
-        per_run = main_curves.groupby("run_id")["diagnostics_s"].sum()
-        notes = notes + [f"Game-dynamics diagnostics (ganopt.diagnostics; `diagnostics_PROBLEM.png`): "
-                         f"{per_run.mean():.3g} s per run on average (at most {per_run.max():.3g} s), measured apart "
-                         "from training and not part of `wall_s`; they change no trajectory."]
+    if "diagnostics_stack_s" in main_curves and main_curves["diagnostics_stack_s"].notna().any():
+        # every run of a stack records its stack's seconds: a run's share of the total is 1/stack_size
+        sizes = main.set_index("run_id")["stack_size"].reindex(main_curves["run_id"]).to_numpy()
+        total = float((main_curves["diagnostics_stack_s"].to_numpy() / sizes)[~np.isnan(sizes)].sum())
+        notes = notes + [f"Game-dynamics diagnostics (ganopt.diagnostics; `diagnostics_PROBLEM.png`): {total:.3g} s "
+                         f"in all, {main_curves['diagnostics_stack_s'].max():.3g} s at most for one stack at one "
+                         "evaluation; measured apart from training (not in `wall_s` or `grad_evals`), and they "
+                         "change no trajectory."]
     files.write_text(out / "summary.md", to_markdown(reports, title, notes, literature) + "\n")
     figures = plots.write_plots(out, main, main_curves, samples, cards)
     for problem, trials in runs[tuned].groupby("problem", sort=False):

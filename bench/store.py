@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import platform
 import sqlite3
 import subprocess
@@ -110,6 +111,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "command": " ".join(sys.argv),

@@ -30,6 +30,7 @@ import math
 import time
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 from .metrics import Metric
@@ -53,7 +54,7 @@ SPECTRUM_METRICS = (
 )
 ROTATION_METRICS = (
     Metric("rotation_share", "rotational share of the game Jacobian", show=False),
-    Metric("diagnostics_s", "diagnostics seconds per run at this evaluation", show=False),
+    Metric("diagnostics_stack_s", "diagnostics seconds of the run's whole stack at this evaluation", show=False),
 )
 PATH_METRICS = tuple(m for j in range(len(PATH_ALPHAS)) for m in (
     Metric(f"path_cos{j}", f"cos(v, w₁ − w₀) at α = {PATH_ALPHAS[j]}", show=False),
@@ -103,6 +104,7 @@ class FieldDerivatives:
         self.n_theta = sum(math.prod(s) for s in self.theta_shapes)
         self.n = self.n_theta + sum(math.prod(s) for s in self.phi_shapes)
         self.dtype = stack.game.theta[0].dtype
+        self._dense = None
 
     def split(self, flat: torch.Tensor):
         parts, start = [], 0
@@ -124,22 +126,25 @@ class FieldDerivatives:
         return self.join(self.stack.vjp(self.field, self.split(flat)))
 
     def dense(self) -> torch.Tensor:
-        """J per run [K, n, n] (float64), column j = J e_j."""
-        eye = torch.eye(self.n, dtype=torch.float64, device=self.field[0][0].device)
-        columns = [self.jvp(eye[j].expand(self.k, self.n)) for j in range(self.n)]
-        return torch.stack(columns, dim=2)
+        """J per run [K, n, n] (float64), column j = J e_j (built once)."""
+        if self._dense is None:
+            eye = torch.eye(self.n, dtype=torch.float64, device=self.field[0][0].device)
+            columns = [self.jvp(eye[j].expand(self.k, self.n)) for j in range(self.n)]
+            self._dense = torch.stack(columns, dim=2)
+        return self._dense
 
     def field_flat(self) -> torch.Tensor:
         return self.join((self.field[0], self.field[1]))
 
 
 def _arnoldi(matvec, start: torch.Tensor, steps: int) -> torch.Tensor:
-    """Ritz values [K, steps] (complex) of the operator per run, from `steps` Arnoldi steps with
-    modified Gram-Schmidt, reorthogonalised once; a run whose Krylov space is exhausted keeps
-    zero rows (its Ritz values include exact eigenvalues and zeros)."""
+    """Ritz values [K, steps] (complex, on the CPU) of the operator per run, from `steps` Arnoldi
+    steps with modified Gram-Schmidt, reorthogonalised once; a run whose Krylov space is
+    exhausted early has exact eigenvalues there and NaN after them."""
     k = start.shape[0]
     q = [start / start.norm(dim=1, keepdim=True).clamp_min(1e-300)]
     h = torch.zeros(k, steps + 1, steps, dtype=torch.float64, device=start.device)
+    size = torch.full((k,), steps, dtype=torch.int64)  # per run: Arnoldi steps before its space was exhausted
     for j in range(steps):
         w = matvec(q[j])
         for _ in range(2):
@@ -149,8 +154,33 @@ def _arnoldi(matvec, start: torch.Tensor, steps: int) -> torch.Tensor:
                 w = w - c[:, None] * q[i]
         norm = w.norm(dim=1)
         h[:, j + 1, j] = norm
+        exhausted = (norm <= 1e-10 * h[:, : j + 1, : j + 1].abs().amax((1, 2)).clamp_min(1e-300)).cpu()
+        size = torch.where(exhausted & (size == steps), torch.full_like(size, j + 1), size)
         q.append(torch.where(norm[:, None] > 1e-10, w / norm.clamp_min(1e-300)[:, None], torch.zeros_like(w)))
-    return torch.linalg.eigvals(h[:, :steps, :steps])
+    ritz = torch.full((k, steps), complex(math.nan, math.nan), dtype=torch.complex128)
+    for r in range(k):  # the Ritz values of each run's own Hessenberg block (no spurious zeros)
+        m = int(size[r])
+        ritz[r, :m] = torch.linalg.eigvals(h[r, :m, :m].cpu())
+    return ritz
+
+
+def _nanmin(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x.isnan(), torch.inf, x).min(1).values
+
+
+def _nanmax(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x.isnan(), -torch.inf, x).max(1).values
+
+
+def _largest(eig: torch.Tensor, count: int) -> torch.Tensor:
+    """Per run the `count` eigenvalues largest in magnitude, a conjugate pair's positive
+    imaginary part first (NaN, from an exhausted Krylov space, last)."""
+    out = []
+    for row in eig.cpu().numpy():
+        magnitude = np.where(np.isnan(row.real), -np.inf, np.abs(row))
+        order = np.lexsort((-np.nan_to_num(row.imag), -np.round(magnitude, 12)))
+        out.append(row[order][:count])
+    return torch.as_tensor(np.array(out))
 
 
 def _probe_keys(seeds: torch.Tensor, counter: int) -> torch.Tensor:
@@ -167,28 +197,25 @@ def spectrum(d: FieldDerivatives, seeds: torch.Tensor) -> dict[str, torch.Tensor
     n, n_theta = d.n, d.n_theta
     if n <= EXACT_LIMIT:
         jac = d.dense()
-        eig = torch.linalg.eigvals(jac)
+        eig = torch.linalg.eigvals(jac).cpu()
         hess_g = torch.linalg.eigvalsh((jac[:, :n_theta, :n_theta] + jac[:, :n_theta, :n_theta].transpose(1, 2)) / 2)
         hess_d = torch.linalg.eigvalsh((jac[:, n_theta:, n_theta:] + jac[:, n_theta:, n_theta:].transpose(1, 2)) / 2)
-        g_min, g_max, d_min, d_max = hess_g[:, 0], hess_g[:, -1], hess_d[:, 0], hess_d[:, -1]
+        g_min, g_max, d_min, d_max = (x.cpu() for x in (hess_g[:, 0], hess_g[:, -1], hess_d[:, 0], hess_d[:, -1]))
     else:
         steps = min(ARNOLDI_STEPS, n)
         eig = _arnoldi(d.jvp, _rademacher(seeds, 0, n), steps)
-        zeros_g, zeros_d = torch.zeros(d.k, n_theta, dtype=torch.float64), torch.zeros(d.k, n - n_theta, dtype=torch.float64)
-
         def block_g(u):  # ∇²θ L_G u: the θ part of J (u, 0)
-            return d.jvp(torch.cat([u, zeros_d], 1))[:, :n_theta]
+            return d.jvp(torch.cat([u, u.new_zeros(d.k, n - n_theta)], 1))[:, :n_theta]
 
         def block_d(u):
-            return d.jvp(torch.cat([zeros_g, u], 1))[:, n_theta:]
+            return d.jvp(torch.cat([u.new_zeros(d.k, n_theta), u], 1))[:, n_theta:]
 
         ritz_g = _arnoldi(block_g, _rademacher(seeds, 1, n_theta), min(ARNOLDI_STEPS, n_theta)).real
         ritz_d = _arnoldi(block_d, _rademacher(seeds, 2, n - n_theta), min(ARNOLDI_STEPS, n - n_theta)).real
-        g_min, g_max = ritz_g.min(1).values, ritz_g.max(1).values
-        d_min, d_max = ritz_d.min(1).values, ritz_d.max(1).values
-    order = eig.abs().argsort(dim=1, descending=True)
-    top = torch.gather(eig, 1, order)[:, :N_EIGENVALUES]
-    out = {"jac_eig_max_abs": eig.abs().max(1).values, "jac_eig_min_real": eig.real.min(1).values,
+        g_min, g_max = _nanmin(ritz_g), _nanmax(ritz_g)
+        d_min, d_max = _nanmin(ritz_d), _nanmax(ritz_d)
+    top = _largest(eig, N_EIGENVALUES)
+    out = {"jac_eig_max_abs": _nanmax(eig.abs()), "jac_eig_min_real": _nanmin(eig.real),
            "hess_g_min": g_min, "hess_g_max": g_max, "hess_d_min": d_min, "hess_d_max": d_max}
     for i in range(N_EIGENVALUES):
         present = i < top.shape[1]
@@ -262,7 +289,7 @@ def diagnose(stack, seeds: torch.Tensor, with_spectrum: bool, start: list[torch.
         del d
         if start is not None:
             out.update(path_angles(stack, start, draw))
-    seconds = (time.perf_counter() - began) / k
-    out["diagnostics_s"] = torch.full((k,), seconds, dtype=torch.float64)
+    # the stack's seconds, not a per-run share (a share would depend on the stack-mates)
+    out["diagnostics_stack_s"] = torch.full((k,), time.perf_counter() - began, dtype=torch.float64)
     return {name: v.detach().double().cpu() for name, v in out.items()}
 

@@ -17,6 +17,12 @@ import math
 from dataclasses import dataclass
 
 KINDS = ("real", "int", "scheme")
+# Strategy fields and suite keys: no declared hyperparameter may take these names (a suite's
+# `lr_g = ...` must keep meaning the field), except that a base update may read the built-in
+# updates' hyperparameter fields (beta, beta1, beta2, eps) as its own.
+RESERVED = ("name", "scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps",
+            "d_steps", "description", "hyper", "like")
+FIELD_HYPERPARAMETERS = ("beta", "beta1", "beta2", "eps")
 
 
 @dataclass(frozen=True)

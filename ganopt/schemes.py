@@ -32,15 +32,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .hyperparameters import Hyperparameter
+from .hyperparameters import RESERVED, Hyperparameter
 from .updates import current_state, per_run
 
 if TYPE_CHECKING:  # pragma: no cover
     from .train import Stack
 
 SCHEMES: dict[str, type[Scheme]] = {}
-RESERVED = ("name", "scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps",
-            "d_steps", "description", "hyper", "like")  # Strategy fields and suite keys
 
 
 def register_scheme(cls: type[Scheme]) -> type[Scheme]:
@@ -386,6 +384,8 @@ class Lookahead(Scheme):
         if self.t % self.setting("lookahead_k") == 0:
             alpha = self.setting("lookahead_alpha")
             for player, slow in zip((s.G, s.D), self.slow):
+                frozen = player.lr == 0  # a diverged run stays as the trainer froze it
                 # lerp's weight 1 returns the end point exactly: alpha = 1 is the inner scheme
-                player.restore([torch.lerp(w, p.detach(), per_run(alpha, w)) for w, p in zip(slow, player.params)])
+                player.restore([torch.where(per_run(frozen, p), p.detach(), torch.lerp(w, p.detach(), per_run(alpha, w)))
+                                for w, p in zip(slow, player.params)])
             self.slow = (s.G.snapshot(), s.D.snapshot())

@@ -12,13 +12,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .hyperparameters import Hyperparameter
+from .hyperparameters import FIELD_HYPERPARAMETERS, Hyperparameter
 from .schemes import SCHEMES
 from .updates import BASE_UPDATES
 
 ESTIMATES = ("full", "minibatch")
 REAL_FIELDS = ("lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps")
-FIELD_HYPERPARAMETERS = ("beta", "beta1", "beta2", "eps")  # the built-in updates' hyperparameters are fields
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,11 @@ class Strategy:
                 if h.kind == "scheme":
                     scheme = h.check(given.get(h.name, h.default), where)
         for h in BASE_UPDATES[self.base].hyperparameters:
+            if h.name in out:  # one name, two meanings: a suite's `name = value` could not say which
+                raise ValueError(f"{where}: scheme {self.scheme!r} and base update {self.base!r} both declare "
+                                 f"a hyperparameter {h.name!r}; rename one of them")
             if h.name not in FIELD_HYPERPARAMETERS:
-                out.setdefault(h.name, h)
+                out[h.name] = h
         return out
 
     def value(self, name: str):

@@ -244,8 +244,11 @@ def _declares(strategy: Strategy, name: str) -> bool:
 
 def _pairs(field, vectors) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The field's tensors that depend on the parameters, each with its vector (the others'
-    derivatives are zero)."""
-    pairs = [(v, u) for v, u in zip([*field[0], *field[1]], [*vectors[0], *vectors[1]]) if v.requires_grad]
+    derivatives are zero).  A field without a graph would give zero products in silence."""
+    flat = [*field[0], *field[1]]
+    if not any(v.requires_grad for v in flat):
+        raise ValueError("jvp / vjp need the field with its graph: Stack.field('gd', create_graph=True)")
+    pairs = [(v, u) for v, u in zip(flat, [*vectors[0], *vectors[1]]) if v.requires_grad]
     return [v for v, _ in pairs], [u for _, u in pairs]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .hyperparameters import Hyperparameter
+from .hyperparameters import FIELD_HYPERPARAMETERS, RESERVED, Hyperparameter
 
 
 def per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -175,6 +175,8 @@ def register_base_update(cls: type[BaseUpdate]) -> type[BaseUpdate]:
     for h in cls.hyperparameters:
         if not isinstance(h, Hyperparameter) or not h.per_run:
             raise ValueError(f"base update {cls.name!r}: hyperparameters must be real Hyperparameter declarations")
+        if h.name in RESERVED and h.name not in FIELD_HYPERPARAMETERS:
+            raise ValueError(f"base update {cls.name!r}: hyperparameter name {h.name!r} is a strategy field")
     BASE_UPDATES[cls.name] = cls
     return cls
 

@@ -130,7 +130,7 @@ def test_a_runs_diagnostics_do_not_depend_on_its_stack():
     alone = diagnose(trained_tiny_stack([5]), [5])
     stacked = diagnose(trained_tiny_stack([3, 5, 9]), [3, 5, 9])
     for name, value in alone.items():
-        if name != "diagnostics_s":
+        if name != "diagnostics_stack_s":
             assert value[0].item() == pytest.approx(stacked[name][1].item(), rel=1e-4, abs=1e-7), name
 
 

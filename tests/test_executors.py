@@ -178,3 +178,38 @@ def test_only_the_stack_whose_worker_died_is_charged_a_try(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "worker process died 1 times" in result.stderr
     assert statuses(store) == [("dies", 0, "error"), ("outlives-it", 0, "done")]
+
+
+def test_usable_cpus_follow_the_cgroup_quota(tmp_path):
+    from bench.executors import _cgroup_cpu_quota
+
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    assert _cgroup_cpu_quota(v2) == 1.5
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert _cgroup_cpu_quota(v2) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert _cgroup_cpu_quota(v1) == 3.0
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert _cgroup_cpu_quota(v1) is None
+    assert _cgroup_cpu_quota(tmp_path / "none") is None
+
+
+def test_threads_flag_sets_the_intra_op_threads_each_run_records(tmp_path):
+    import json
+    import os
+
+    out = tmp_path / "out"
+    result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "5",
+                   "--threads", "1", "--executor", "inprocess", "--out", str(out), "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 0, result.stderr
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert {p["torch_threads"] for p in provenance.values()} == {1}
+    # training commands wait passively (bench/__main__.py) unless the caller chose a policy
+    assert {p["omp_wait_policy"] for p in provenance.values()} == {os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    bad = bench("run", "--threads", "0", "--problems", "bilinear", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "--threads must be >= 1" in bad.stderr

@@ -380,3 +380,53 @@ def test_real_hyperparameters_vary_within_a_stack_and_integer_ones_split_stacks(
     assert together.records[1][-1]["dist_to_eq"] == alone.records[0][-1]["dist_to_eq"]
     assert together.records[0][-1]["dist_to_eq"] != together.records[1][-1]["dist_to_eq"]
     assert problem.name == "bilinear"
+
+
+def test_lookahead_leaves_a_frozen_run_as_the_trainer_froze_it():
+    problem = get_problem("ring8")
+    good = resolved("lookahead-extra-adam", problem, SMALL, hyper={"lookahead_k": 2})
+    bad = dataclasses.replace(good, lr_g=1e30, lr_d=1e30)
+    game = problem.build(problem.check_options(SMALL), torch.tensor([0, 1]), False, "cpu")
+    stack = Stack(game, [good, bad], "cpu")
+    scheme = make_scheme("lookahead", stack)
+    from ganopt.train import _train_step
+    for _ in range(6):
+        _train_step(stack, scheme, torch.device("cpu"))
+    assert stack.G.lr[1] == 0 and all((p[1] == 0).all() for p in game.theta + game.phi)
+    assert all(torch.isfinite(p[0]).all() and (p[0] != 0).any() for p in game.theta)
+
+
+def test_products_of_a_field_without_its_graph_are_refused_not_zero():
+    problem = get_problem("bilinear")
+    game = problem.build(problem.check_options({}), torch.tensor([0]), True, "cpu")
+    stack = Stack(game, [resolved("consensus", problem)], "cpu")
+    field = stack.field("gd")  # no create_graph
+    with pytest.raises(ValueError, match="create_graph=True"):
+        stack.vjp(field, field)
+
+
+def test_a_name_declared_by_both_the_scheme_and_the_base_update_is_refused():
+    from ganopt import BaseUpdate, Hyperparameter, register_base_update
+    from ganopt.updates import BASE_UPDATES
+
+    class Clashing(BaseUpdate):
+        name = "clashing-test"
+        hyperparameters = (Hyperparameter("gamma", 0.5, 0, 1),)
+
+        def apply(self, grads, state):
+            return [g.clone() for g in grads], {"t": state["t"] + 1}
+
+    register_base_update(Clashing)
+    try:
+        with pytest.raises(ValueError, match="both declare a hyperparameter 'gamma'"):
+            Strategy("x", "consensus", "clashing-test")
+        Strategy("y", "simultaneous", "clashing-test", hyper={"gamma": 0.2})  # alone it is fine
+
+        class Reserved(Clashing):
+            name = "reserved-test"
+            hyperparameters = (Hyperparameter("lr_g", 0.5, 0, 1),)
+
+        with pytest.raises(ValueError, match="'lr_g' is a strategy field"):
+            register_base_update(Reserved)
+    finally:
+        BASE_UPDATES.pop("clashing-test", None)
