@@ -89,6 +89,9 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--diagnostics", action="store_true",
                      help="record game-dynamics diagnostics (Jacobian spectra, rotation share, path angles; "
                           "ganopt.diagnostics) and plot them per problem; counted apart from training")
+    run.add_argument("--diagnostics-at", metavar="F,F,...",
+                     help="fractions of the budget whose evaluations get the spectra (default 0,0.5,1); implies "
+                          "--diagnostics")
     run.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
                      help=f"refuse a plan of more than N runs (default {MAX_RUNS:,}): a typo in --seeds is not a week "
                           "of work")
@@ -339,6 +342,15 @@ def cmd_list() -> int:
     return 0
 
 
+def _fractions(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SpecError(f"--diagnostics-at must be comma-separated fractions in [0, 1], got {text!r}") from None
+
+
 def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
@@ -347,7 +359,8 @@ def cmd_run(args) -> int:
     if args.max_runs < 1:
         raise SpecError(f"--max-runs must be >= 1, got {args.max_runs}")
     suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
-                        args.data_dir, max_runs=args.max_runs, diagnostics=args.diagnostics)
+                        args.data_dir, max_runs=args.max_runs, diagnostics=args.diagnostics,
+                        diagnostics_at=_fractions(args.diagnostics_at))
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name

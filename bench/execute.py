@@ -93,7 +93,7 @@ def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int
     return train_stack(
         problem, first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
         first.steps, first.eval_every, device=device, on_progress=on_progress, time_limit_s=time_limit_s,
-        lr_schedule=first.lr_schedule, diagnostics=first.diagnostics,
+        lr_schedule=first.lr_schedule, diagnostics=first.diagnostics, diagnostics_at=first.diagnostics_at,
     )
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import ganopt
 from ganopt import Strategy, get_problem, get_strategy
 from ganopt.problems import PROBLEMS
+from ganopt.diagnostics import SPECTRUM_AT
 from ganopt.schedules import LR_SCHEDULES
 from ganopt.strategies import STRATEGIES
 from ganopt.tuned import options_mismatch, tuned_lr
@@ -44,7 +45,7 @@ from ganopt.tuned import options_mismatch, tuned_lr
 from .references import Reference, parse_references
 
 SUITES_DIR = Path(__file__).parent / "suites"
-SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule", "diagnostics",
+SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule", "diagnostics", "diagnostics_at",
               "plugins", "problem", "strategy", "tuning", "reference")
 TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name not in ("name", "hyper")) + ("like",)
@@ -85,6 +86,7 @@ class RunSpec:
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # Problem.check_inputs identity
     lr_schedule: str = "constant"  # ganopt.schedules, the suite's for all its runs
     diagnostics: bool = False  # ganopt.diagnostics recorded at its evaluations
+    diagnostics_at: tuple[float, ...] = SPECTRUM_AT  # fractions of the budget that get a spectrum
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
@@ -98,6 +100,8 @@ class RunSpec:
             spec["lr_schedule"] = self.lr_schedule
         if self.diagnostics:  # a run with diagnostics has more records: not the same result as one without
             spec["diagnostics"] = True
+            if tuple(self.diagnostics_at) != SPECTRUM_AT:
+                spec["diagnostics_at"] = list(self.diagnostics_at)
         return spec
 
     @property
@@ -160,10 +164,12 @@ class GridCell:
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
     lr_schedule: str = "constant"
     diagnostics: bool = False
+    diagnostics_at: tuple[float, ...] = SPECTRUM_AT
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
         return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
-                       self.device, self.code, phase, trial, self.inputs, self.lr_schedule, self.diagnostics)
+                       self.device, self.code, phase, trial, self.inputs, self.lr_schedule, self.diagnostics,
+                       self.diagnostics_at)
 
 
 @dataclass
@@ -304,12 +310,16 @@ def build_suite(
     use_tuned: bool = True,
     max_runs: int | None = MAX_RUNS,
     diagnostics: bool = False,
+    diagnostics_at: list | None = None,
 ) -> Suite:
     """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input.
-    `diagnostics` (--diagnostics) turns them on whatever the file says."""
+    `diagnostics` (--diagnostics) turns them on whatever the file says; `diagnostics_at`
+    (--diagnostics-at) chooses where the spectra are taken, and turns them on too."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
-    if diagnostics:
+    if diagnostics or diagnostics_at is not None:
         data = {**data, "diagnostics": True}
+    if diagnostics_at is not None:
+        data = {**data, "diagnostics_at": diagnostics_at}
     return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir, use_tuned,
                            max_runs)
 
@@ -438,6 +448,14 @@ def suite_from_data(
     diagnostics = data.get("diagnostics", False)
     if not isinstance(diagnostics, bool):
         raise SpecError(f"{source}: diagnostics must be true or false, got {diagnostics!r}")
+    diagnostics_at = data.get("diagnostics_at", list(SPECTRUM_AT))
+    if (not isinstance(diagnostics_at, list) or not diagnostics_at
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1 for f in diagnostics_at)):
+        raise SpecError(f"{source}: diagnostics_at must be a non-empty list of fractions of the budget in [0, 1] "
+                        f"(e.g. [0, 0.5, 1]), got {diagnostics_at!r}")
+    if "diagnostics_at" in data and not diagnostics:
+        raise SpecError(f"{source}: diagnostics_at goes with diagnostics = true")
+    diagnostics_at = tuple(sorted({float(f) for f in diagnostics_at}))
     suite_schedule = data.get("lr_schedule")  # else each problem's default (games: constant; mixtures: linear-decay)
     if suite_schedule is not None and (not isinstance(suite_schedule, str) or suite_schedule not in LR_SCHEDULES):
         raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', suite_schedule, LR_SCHEDULES)}")
@@ -468,7 +486,7 @@ def suite_from_data(
                      if use_tuned and known_strategies[sname] is STRATEGIES.get(sname) else None)
             try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
                 cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options), tuned), run_steps,
-                                eval_every, device, code, inputs[pname], lr_schedule, diagnostics)
+                                eval_every, device, code, inputs[pname], lr_schedule, diagnostics, diagnostics_at)
                 trials = [tuning.setting(cell.strategy, t) for t in range(tuning.trials)] if tuning else []
             except (ValueError, ArithmeticError) as e:
                 raise SpecError(f"{source}: on {pname}, {e} (the product of its learning rates and multipliers "

@@ -62,11 +62,14 @@ PATH_METRICS = tuple(m for j in range(len(PATH_ALPHAS)) for m in (
 DIAGNOSTIC_METRICS = SPECTRUM_METRICS + ROTATION_METRICS + PATH_METRICS
 
 
-def spectrum_steps(steps: int, eval_every: int) -> set[int]:
-    """The evaluations that get a spectrum: the first, the one nearest the middle, the last."""
+SPECTRUM_AT = (0.0, 0.5, 1.0)  # default: the first, middle and last evaluation
+
+
+def spectrum_steps(steps: int, eval_every: int, at: tuple[float, ...] = SPECTRUM_AT) -> set[int]:
+    """The evaluations that get a spectrum: for each fraction of the budget in `at`, the
+    evaluation nearest to it (the earlier one on a tie)."""
     evaluations = sorted({0, *range(eval_every, steps + 1, eval_every), steps})
-    middle = min(evaluations, key=lambda s: (abs(s - steps / 2), s))
-    return {0, middle, steps}
+    return {min(evaluations, key=lambda s: (abs(s - f * steps), s)) for f in at}
 
 
 @contextmanager

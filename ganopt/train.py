@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-from .diagnostics import diagnose, spectrum_steps
+from .diagnostics import SPECTRUM_AT, diagnose, spectrum_steps
 from .metrics import stacked_norm
 from .problems import Game, Problem
 from .schedules import lr_factor
@@ -318,6 +318,7 @@ def train_stack(
     calibrate: bool = True,
     lr_schedule: str = "constant",
     diagnostics: bool = False,
+    diagnostics_at: tuple[float, ...] = SPECTRUM_AT,
 ) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
@@ -330,8 +331,9 @@ def train_stack(
     False, nan.  StackResult.wall_s keeps the stack's own training seconds.
     `lr_schedule` (ganopt.schedules) scales every run's learning rates step by step.
     `diagnostics` (ganopt.diagnostics) adds the game-dynamics diagnostics to the records: the
-    rotation share at every evaluation, the spectra at the first, middle and last, the path
-    angles at the last; they never change the trajectory.
+    rotation share at every evaluation, the spectra at the evaluations nearest the fractions
+    `diagnostics_at` of the budget (default first, middle, last), the path angles at the last;
+    they never change the trajectory.
     `on_progress(step, steps)` is called after every step (cheap; the caller throttles).
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
     `on_progress` calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
@@ -351,14 +353,14 @@ def train_stack(
     try:
         with alarm(time_limit_s):
             return _train(problem, options, strategies, seeds, steps, eval_every, torch.device(device), on_progress,
-                          time_limit_s, calibrate, at, lr_schedule, diagnostics)
+                          time_limit_s, calibrate, at, lr_schedule, diagnostics, diagnostics_at)
     except TimeLimitExceeded:
         where = f"at step {at[0]} of {steps}" if at[0] else "before the first step"
         raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s {where}") from None
 
 
 def _train(problem, options, strategies, seeds, steps, eval_every, device, on_progress, time_limit_s, calibrate,
-           at, lr_schedule="constant", diagnostics=False) -> StackResult:
+           at, lr_schedule="constant", diagnostics=False, diagnostics_at=SPECTRUM_AT) -> StackResult:
     k = len(seeds)
     started = time.perf_counter()
     # a step's cost depends on the base update and the gradient estimate (the scheme is the
@@ -378,7 +380,7 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
 
     seed_tensor = torch.tensor(seeds, dtype=torch.int64, device=device)
     start_point = [p.detach().clone() for p in game.theta + game.phi] if diagnostics else None
-    spectra = spectrum_steps(steps, eval_every) if diagnostics else set()
+    spectra = spectrum_steps(steps, eval_every, tuple(diagnostics_at)) if diagnostics else set()
 
     def evaluate(step: int) -> None:
         if step == 0:

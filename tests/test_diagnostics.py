@@ -167,3 +167,20 @@ def test_the_cli_draws_the_diagnostics_panel_and_records_them(tmp_path):
                       "--out", str(tmp_path / "plain"), "--store", str(tmp_path / "s.sqlite"))
     assert again.returncode == 0, again.stderr
     assert not (tmp_path / "plain" / "diagnostics_bilinear.png").exists()
+
+
+def test_the_spectra_are_taken_at_the_chosen_fractions_of_the_budget(tmp_path):
+    from helpers import run_bench
+    import pandas as pd
+
+    assert dg.spectrum_steps(100, 10) == {0, 50, 100}
+    assert dg.spectrum_steps(100, 30, (0.0, 0.25, 1.0)) == {0, 30, 100}  # the evaluation nearest 25
+    out = tmp_path / "out"
+    result = run_bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "40",
+                       "--diagnostics-at", "0.25,0.75", "--out", str(out), "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 0, result.stderr
+    curves = pd.read_csv(out / "curves.csv")
+    with_spectrum = sorted(curves.dropna(subset=["jac_eig_max_abs"])["step"])
+    assert with_spectrum == [10, 30] and curves["rotation_share"].notna().all()
+    bad = run_bench("run", "--problems", "bilinear", "--diagnostics-at", "0.5,2", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "diagnostics_at must be a non-empty list of fractions" in bad.stderr

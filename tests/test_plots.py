@@ -30,7 +30,7 @@ def test_every_strategy_of_a_suite_has_a_look_of_its_own():
     from bench.spec import find_suite, read_suite_file
 
     standard = read_suite_file(find_suite("standard"))["strategies"]
-    assert len(standard) == 14
+    assert len(standard) == 19
     for names in (standard, standard + [f"mine-{i}" for i in range(200)]):
         looks = [(to_rgb(s["color"]), s["linestyle"], s["marker"]) for s in strategy_styles(names).values()]
         assert len(set(looks)) == len(looks)
