@@ -76,9 +76,7 @@ def make_parser() -> argparse.ArgumentParser:
                      help="where stacks train: this process, local worker processes, or a Dask cluster; auto "
                           "(default): worker processes, one per CPU, when several stacks have enough work to pay "
                           "for starting them, else this process")
-    run.add_argument("--threads", type=int, metavar="N",
-                     help="intra-op threads in all (default: the CPUs this process may use: affinity and cgroup "
-                          "quota); split evenly across --executor processes workers")
+    add_threads(run)
     run.add_argument("--workers", type=int, help="worker processes for --executor processes (default: the CPUs "
                                                  "this process may use)")
     run.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler for --executor dask")
@@ -113,9 +111,7 @@ def make_parser() -> argparse.ArgumentParser:
     tune.add_argument("--executor", default="auto", choices=["auto", "inprocess", "processes"],
                       help="train the trials' stacks in this process or in local worker processes (auto, the "
                            "default: as `run`)")
-    tune.add_argument("--threads", type=int, metavar="N",
-                     help="intra-op threads in all (default: the CPUs this process may use: affinity and cgroup "
-                          "quota); split evenly across --executor processes workers")
+    add_threads(tune)
     tune.add_argument("--workers", type=int, help="worker processes for --executor processes (default: the CPUs "
                                                   "this process may use)")
     tune.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -149,9 +145,7 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--threshold", type=float, default=perfgate.DEFAULT_THRESHOLD,
                       help="with --save-baseline: the regression threshold recorded (default 0.30: +30%%)")
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
-    perf.add_argument("--threads", type=int, metavar="N",
-                     help="intra-op threads in all (default: the CPUs this process may use: affinity and cgroup "
-                          "quota); split evenly across --executor processes workers")
+    add_threads(perf)
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
     return parser
 
@@ -216,6 +210,12 @@ def cmd_compare(args) -> int:
     for row in regressions.itertuples():
         print(f"  {row.problem} · {row.strategy} · {row.metric}: {row.baseline:.4g} → {row.change:.4g}", file=sys.stderr)
     return 1
+
+
+def add_threads(parser) -> None:
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="intra-op threads in all (default: the CPUs this process may use: affinity and cgroup "
+                             "quota); split evenly across --executor processes workers")
 
 
 def set_threads(args) -> int:

@@ -45,7 +45,8 @@ from ganopt.tuned import options_mismatch, tuned_lr
 from .references import Reference, parse_references
 
 SUITES_DIR = Path(__file__).parent / "suites"
-SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule", "diagnostics", "diagnostics_at",
+SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule",
+              "diagnostics", "diagnostics_at",
               "plugins", "problem", "strategy", "tuning", "reference")
 TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name not in ("name", "hyper")) + ("like",)

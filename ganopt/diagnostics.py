@@ -35,6 +35,7 @@ import torch
 
 from .metrics import Metric
 from .rng import Stream, stream_keys, uniform
+from .updates import per_run_dot
 
 EXACT_LIMIT = 64
 ARNOLDI_STEPS = 20
@@ -80,10 +81,6 @@ def untouched(stack):
         yield
     finally:
         stack.draws, stack.grad_evals, stack.last = draws, grad_evals, last
-
-
-def _dot(a, b) -> torch.Tensor:
-    return sum((x * y).flatten(1).double().sum(1) for x, y in zip(a, b))
 
 
 def _shapes(stack):
@@ -245,33 +242,23 @@ def rotation_share(d: FieldDerivatives, seeds: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, anti2 / total.clamp_min(1e-300), torch.full_like(total, math.nan))
 
 
-@contextmanager
-def _parameters_at(game, theta, phi):
-    saved = list(game.theta), list(game.phi)
-    game.theta[:], game.phi[:] = theta, phi
-    try:
-        yield
-    finally:
-        game.theta[:], game.phi[:] = saved
-
-
 def path_angles(stack, start: list[torch.Tensor], draw: int) -> dict[str, torch.Tensor]:
     """Berard et al. 2020's path-angle curve per run, from `start` (θ₀ then φ₀ as at step 0) to
     the current point: `path_cos{j}` and `path_norm{j}` at α = PATH_ALPHAS[j]."""
     game = stack.game
     end = [p.detach().clone() for p in game.theta + game.phi]
     delta = [e - s for e, s in zip(end, start)]
-    delta_norm = _dot(delta, delta).sqrt()
+    delta_norm = per_run_dot(delta, delta, torch.float64).sqrt()
     n_theta = len(game.theta)
     out = {}
     for j, alpha in enumerate(PATH_ALPHAS):
         point = [(s + alpha * dl).requires_grad_() for s, dl in zip(start, delta)]
-        with _parameters_at(game, point[:n_theta], point[n_theta:]):
+        with game.parameters_at(point[:n_theta], point[n_theta:]):
             stack.draws = draw
             grad_g, grad_d = stack.field("gd")
         v = [*grad_g, *grad_d]
-        v_norm = _dot(v, v).sqrt()
-        cos = _dot(v, delta) / (v_norm * delta_norm)
+        v_norm = per_run_dot(v, v, torch.float64).sqrt()
+        cos = per_run_dot(v, delta, torch.float64) / (v_norm * delta_norm)
         out[f"path_cos{j}"] = torch.where((v_norm > 0) & (delta_norm > 0), cos, torch.full_like(cos, math.nan))
         out[f"path_norm{j}"] = v_norm
     return out

@@ -27,13 +27,13 @@ scheme, subclass Scheme (declare its `hyperparameters`, write `step`) and decora
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
 
 from .hyperparameters import RESERVED, Hyperparameter
 from .updates import current_state, per_run
+from .updates import per_run_dot as _dot
 
 if TYPE_CHECKING:  # pragma: no cover
     from .train import Stack
@@ -79,11 +79,6 @@ class Scheme:
 
 def make_scheme(name: str, stack: Stack, d_steps: int = 1) -> Scheme:
     return SCHEMES[name](stack, d_steps)
-
-
-def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
-    """Per-run inner product [K] of two lists of stacked tensors."""
-    return sum((x * y).flatten(1).sum(1) for x, y in zip(a, b))
 
 
 def _axpy(alpha: torch.Tensor, x: list[torch.Tensor], y: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -229,18 +224,6 @@ class SymplecticGradientAdjustment(Scheme):
         s.D.move(s.D.direction(_axpy(lam, at_xi[1], xi[1])))
 
 
-@contextmanager
-def _discriminator_at(game, phi: list[torch.Tensor]):
-    """Evaluate the game's losses at other discriminator parameters (Game.losses reads the
-    tensors in `game.phi` when called)."""
-    saved = list(game.phi)
-    game.phi[:] = phi
-    try:
-        yield
-    finally:
-        game.phi[:] = saved
-
-
 @register_scheme
 class Unrolled(Scheme):
     """Unrolled GAN (Metz et al. 2017).  D takes its usual step; G steps on the gradient of
@@ -268,12 +251,12 @@ class Unrolled(Scheme):
         phi, state = list(game.phi), current_state(s.D.update)  # `apply` is pure: the live state stays
         with torch.enable_grad():
             for _ in range(k):
-                with _discriminator_at(game, phi):
+                with game.parameters_at(phi=phi):
                     _, loss_d = game.losses(draw, "gd")  # "gd": L_D's dependence on θ through G(z)
                 grads = torch.autograd.grad(loss_d.sum(), phi, create_graph=True)
                 directions, state = s.D.update.apply(list(grads), state)
                 phi = [p - per_run(s.D.lr, p) * d for p, d in zip(phi, directions)]
-            with _discriminator_at(game, phi):
+            with game.parameters_at(phi=phi):
                 loss_g, _ = game.losses(draw, "g")
             return list(torch.autograd.grad(loss_g.sum(), game.theta))
 

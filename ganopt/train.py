@@ -127,23 +127,20 @@ class Stack:
     def __init__(self, game: Game, strategies: list[Strategy], device):
         dtype = game.theta[0].dtype
 
-        def per_run(name):
-            values = [s.value(name) if _declares(s, name) else math.nan for s in strategies]
+        def per_run(name):  # float64 [K]; nan for a run whose strategy has no such setting
+            values = [getattr(s, name) if name in ("lr_g", "lr_d") else s.value(name) if _declares(s, name)
+                      else math.nan for s in strategies]
             return torch.tensor(values, dtype=torch.float64, device=device)
-
-        def hyper(name):
-            return torch.tensor([getattr(s, name) for s in strategies], dtype=torch.float64, device=device)
 
         bases = [s.base for s in strategies]
         names = {n for b in bases for n in hyperparameter_names(b)}
         hypers = {n: per_run(n) for n in names}  # float64: each base update casts them (BaseUpdate.exact)
         self.game = game
-        self.G = Player(game.theta, bases, hyper("lr_g").to(dtype), hypers)
-        self.D = Player(game.phi, bases, hyper("lr_d").to(dtype), hypers)
-        base_names = set(names)
+        self.G = Player(game.theta, bases, per_run("lr_g").to(dtype), hypers)
+        self.D = Player(game.phi, bases, per_run("lr_d").to(dtype), hypers)
         self.settings: dict[str, Any] = {}
         for name, h in strategies[0].declared().items():
-            if name not in base_names:
+            if name not in names:
                 self.settings[name] = per_run(name).to(dtype) if h.per_run else strategies[0].value(name)
         self.draws = 0
         self.grad_evals = 0.0

@@ -34,10 +34,16 @@ def per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.view(-1, *([1] * (like.dim() - 1)))
 
 
+def per_run_dot(a: list[torch.Tensor], b: list[torch.Tensor], dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Per-run inner product [K] of two lists of stacked tensors (summed in `dtype` if given)."""
+    return sum((x * y).flatten(1).to(dtype or x.dtype).sum(1) for x, y in zip(a, b))
+
+
 class BaseUpdate:
     """One player's update for a stack.  `hyper` maps each declared hyperparameter's name to its
-    per-run values [K] (given in float64; cast to the parameters' dtype unless `exact`); `state` maps each name in `buffers` to one zero-initialised tensor per
-    parameter; `t` counts the directions computed so far."""
+    per-run values [K] (given in float64; cast to the parameters' dtype unless `exact`); `state`
+    maps each name in `buffers` to one zero-initialised tensor per parameter; `t` counts the
+    directions computed so far."""
 
     name: str = ""
     hyperparameters: tuple[Hyperparameter, ...] = ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -19,11 +20,26 @@ class Game:
     `theta` (generator / minimising player) and `phi` (discriminator) are leaf tensors with
     requires_grad set; schemes update them in place.  `losses` returns the per-run losses
     [K] of the players named in `need` ("g", "d" or "gd"), computed on the random draw number
-    `draw` (a counter that the trainer advances at every gradient evaluation).
+    `draw` (a counter that the trainer advances at every gradient evaluation).  `losses` reads
+    the tensors in `theta` and `phi` when it is called, so `parameters_at` can evaluate the game
+    elsewhere (an unrolled discriminator, a point on a path) without touching the parameters.
     """
 
     theta: list[torch.Tensor]
     phi: list[torch.Tensor]
+
+    @contextmanager
+    def parameters_at(self, theta: list[torch.Tensor] | None = None, phi: list[torch.Tensor] | None = None):
+        """Within the block, `losses` sees `theta` and/or `phi` in place of the players' own."""
+        saved = list(self.theta), list(self.phi)
+        if theta is not None:
+            self.theta[:] = theta
+        if phi is not None:
+            self.phi[:] = phi
+        try:
+            yield
+        finally:
+            self.theta[:], self.phi[:] = saved
 
     def losses(self, draw: int, need: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         raise NotImplementedError
