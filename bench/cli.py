@@ -311,9 +311,10 @@ def cmd_tune(args) -> int:
         return 1
     entries = presets.tuned_entries(runs, curves.merge(runs[["run_id", "problem"]], on="run_id"), cards)
     options = {run.problem: run.options for run in suite.runs}
-    presets.write_table(table, entries, presets.provenance(suite, env, "python -m bench " + " ".join(sys.argv[1:])),
-                        options)
+    said = presets.write_table(table, entries,
+                               presets.provenance(suite, env, "python -m bench " + " ".join(sys.argv[1:])), options)
     print("\n".join(presets.summary_lines(entries)))
+    print("\n".join(said), file=sys.stderr)
     print(f"\nwrote {table}", file=sys.stderr)
     return 0
 

@@ -53,24 +53,48 @@ def _json_number(x: float) -> float | str:
     return float(x) if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
+# what makes two tunings comparable: the same trials on the same models, data, budget and schedule
+PROTOCOL = ("suite", "steps", "trials", "lr_range", "ratio_range", "tune_seeds", "lr_schedule", "options")
+
+
 def write_table(path: Path, entries: dict[str, dict], provenance: dict[str, Any],
-                options: dict[str, dict] | None = None) -> dict[str, Any]:
-    """Merge the tuned problems into the table at `path` (other problems keep their entries).
-    `options`: the problem options the trials ran with (the rates hold for those nets)."""
+                options: dict[str, dict] | None = None) -> list[str]:
+    """Write the tuned problems into the table at `path`; other problems keep their entries.
+    A problem tuned before under the same protocol (PROTOCOL) gains or updates the presets just
+    tuned and keeps the others, its provenance listing each later tuning; under another protocol
+    its entry is replaced.  `options`: the problem options the trials ran with (the rates hold for
+    those nets).  Returns one line per problem on what happened to its entry."""
     table = json.loads(path.read_text()) if path.is_file() else {"problems": {}}
     from ganopt import get_problem
 
+    said = []
     for problem, strategies in entries.items():
         paths = getattr(get_problem(problem), "PATH_OPTIONS", ())  # no machine's paths in the committed table
         recorded = {k: v for k, v in (options or {}).get(problem, {}).items() if k not in paths}
-        tuned_with = {**provenance, "options": recorded}
+        tuned_with = json.loads(json.dumps({**provenance, "options": recorded}))  # as the file will hold it
+        old = table["problems"].get(problem)
+        if old is not None and all(old["provenance"].get(k) == tuned_with.get(k) for k in PROTOCOL):
+            kept = sorted(set(old["strategies"]) - set(strategies))
+            update = {k: v for k, v in tuned_with.items() if k not in PROTOCOL}
+            tuned_with = {**old["provenance"],
+                          "updates": [*old["provenance"].get("updates", []), {**update, "strategies": sorted(strategies)}]}
+            strategies = {**old["strategies"], **strategies}
+            said.append(f"{problem}: tuned {len(strategies) - len(kept)} presets under the recorded protocol, "
+                        f"kept {len(kept)}")
+        elif old is not None:
+            changed = [k for k in PROTOCOL if old["provenance"].get(k) != tuned_with.get(k)]
+            dropped = sorted(set(old["strategies"]) - set(strategies))
+            said.append(f"{problem}: replaced the entry tuned with other {', '.join(changed)}"
+                        + (f"; dropped {', '.join(dropped)}" if dropped else ""))
+        else:
+            said.append(f"{problem}: new entry")
         table["problems"][problem] = {"provenance": tuned_with, "strategies": strategies}
     table["problems"] = dict(sorted(table["problems"].items()))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(table, indent=1, sort_keys=False) + "\n")
     tmp.replace(path)
-    return table
+    return said
 
 
 def provenance(suite, env: dict[str, Any], command: str) -> dict[str, Any]:

@@ -82,6 +82,31 @@ def test_bench_tune_writes_a_table_with_every_trial(tmp_path):
     assert "extragradient" in result.stdout and tuned_table() is not None
 
 
+def test_bench_tune_adds_presets_to_a_problem_tuned_under_the_same_protocol(tmp_path):
+    suite = tmp_path / "tune.toml"
+    protocol = ('name = "t"\nproblems = ["bilinear"]\nseeds = 1\nsteps = 40\neval_every = 20\n'
+                '[tuning]\ntrials = 2\nlr_range = [0.5, 2.0]\ntune_seeds = [7]\n')
+    table, store = tmp_path / "tuned.json", str(tmp_path / "s.sqlite")
+
+    def tune(*strategies, steps="40"):
+        chosen = f"strategies = {list(strategies)!r}\n".replace("'", '"')
+        suite.write_text(chosen + protocol.replace("steps = 40", f"steps = {steps}"))
+        result = run_bench("tune", "--suite", str(suite), "--table", str(table), "--store", store)
+        assert result.returncode == 0, result.stderr
+        return json.loads(table.read_text())["problems"]["bilinear"], result.stderr
+
+    first, _ = tune("gd", "extragradient")
+    merged, said = tune("extragradient", "optimistic")
+    assert set(merged["strategies"]) == {"gd", "extragradient", "optimistic"}
+    assert merged["strategies"]["gd"] == first["strategies"]["gd"]  # kept as it was
+    assert [u["strategies"] for u in merged["provenance"]["updates"]] == [["extragradient", "optimistic"]]
+    assert "tuned 2 presets under the recorded protocol, kept 1" in said
+    # another budget is another protocol: the entry is replaced, and the presets it loses are named
+    replaced, said = tune("optimistic", steps="60")
+    assert set(replaced["strategies"]) == {"optimistic"} and "updates" not in replaced["provenance"]
+    assert "replaced the entry tuned with other steps; dropped extragradient, gd" in said
+
+
 def test_rates_tuned_for_other_models_are_not_applied_and_the_suite_says_so(tmp_path):
     suite = tmp_path / "other-nets.toml"
     suite.write_text('problems = ["bilinear"]\nstrategies = ["gd"]\nseeds = 1\n[problem.bilinear]\ndim = 3\n')
