@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ganopt.precision import PRECISIONS
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
@@ -90,6 +91,9 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--diagnostics-at", metavar="F,F,...",
                      help="fractions of the budget whose evaluations get the spectra (default 0,0.5,1); implies "
                           "--diagnostics")
+    run.add_argument("--precision", choices=list(PRECISIONS),
+                     help="arithmetic of the training steps, replacing the suite's (default fp32): "
+                          + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
     run.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
                      help=f"refuse a plan of more than N runs (default {MAX_RUNS:,}): a typo in --seeds is not a week "
                           "of work")
@@ -361,7 +365,7 @@ def cmd_run(args) -> int:
         raise SpecError(f"--max-runs must be >= 1, got {args.max_runs}")
     suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
                         args.data_dir, max_runs=args.max_runs, diagnostics=args.diagnostics,
-                        diagnostics_at=_fractions(args.diagnostics_at))
+                        diagnostics_at=_fractions(args.diagnostics_at), precision=args.precision)
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name

@@ -94,6 +94,7 @@ def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int
         problem, first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
         first.steps, first.eval_every, device=device, on_progress=on_progress, time_limit_s=time_limit_s,
         lr_schedule=first.lr_schedule, diagnostics=first.diagnostics, diagnostics_at=first.diagnostics_at,
+        precision=first.precision,
     )
 
 
@@ -104,7 +105,7 @@ def warm_up(stack: StackPlan, device: torch.device, time_limit_s: float | None =
     first = stack.runs[0]
     try:
         train_stack(get_problem(first.problem), first.options, [first.strategy], [first.seed], 2, 2, device=device,
-                    calibrate=False, time_limit_s=time_limit_s)
+                    calibrate=False, time_limit_s=time_limit_s, precision=first.precision)
     except KeyboardInterrupt:
         raise
     except BaseException:  # the real stack will report its own failure

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ganopt.metrics import Metric, Target
+from ganopt.precision import DEFAULT_PRECISION, PRECISIONS
 
 from . import files, html, plots
 from .stats import (bootstrap_ci, cliffs_delta, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p, still_moving,
@@ -390,7 +391,8 @@ def with_budget(runs: pd.DataFrame) -> pd.DataFrame:
         return runs
     parsed = [json.loads(text) if isinstance(text, str) else {} for text in runs["spec"]]
     return runs.assign(planned_steps=[s.get("steps") for s in parsed], eval_every=[s.get("eval_every") for s in parsed],
-                       lr_schedule=[s.get("lr_schedule", "constant") if s else None for s in parsed])
+                       lr_schedule=[s.get("lr_schedule", "constant") if s else None for s in parsed],
+                       precision=[s.get("precision", DEFAULT_PRECISION) if s else None for s in parsed])
 
 
 def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -436,6 +438,11 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
         notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
                          "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
                          "the last."]
+    precisions = set(budgeted[~tuned].get("precision", pd.Series(dtype=object)).dropna()) - {DEFAULT_PRECISION}
+    if precisions:
+        notes = notes + [f"Arithmetic of the training steps: {', '.join(sorted(precisions))} (ganopt.precision: "
+                         + "; ".join(f"{k}: {PRECISIONS[k]}" for k in sorted(precisions))
+                         + "); evaluations in the problem's own dtype."]
     if "diagnostics_stack_s" in main_curves and main_curves["diagnostics_stack_s"].notna().any():
         # every run of a stack records its stack's seconds: a run's share of the total is 1/stack_size
         sizes = main.set_index("run_id")["stack_size"].reindex(main_curves["run_id"]).to_numpy()

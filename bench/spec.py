@@ -38,6 +38,7 @@ import ganopt
 from ganopt import Strategy, get_problem, get_strategy
 from ganopt.problems import PROBLEMS
 from ganopt.diagnostics import SPECTRUM_AT
+from ganopt.precision import DEFAULT_PRECISION, PRECISIONS, check_precision
 from ganopt.schedules import LR_SCHEDULES
 from ganopt.strategies import STRATEGIES
 from ganopt.tuned import options_mismatch, tuned_lr
@@ -46,7 +47,7 @@ from .references import Reference, parse_references
 
 SUITES_DIR = Path(__file__).parent / "suites"
 SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule",
-              "diagnostics", "diagnostics_at",
+              "diagnostics", "diagnostics_at", "precision",
               "plugins", "problem", "strategy", "tuning", "reference")
 TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name not in ("name", "hyper")) + ("like",)
@@ -88,6 +89,7 @@ class RunSpec:
     lr_schedule: str = "constant"  # ganopt.schedules, the suite's for all its runs
     diagnostics: bool = False  # ganopt.diagnostics recorded at its evaluations
     diagnostics_at: tuple[float, ...] = SPECTRUM_AT  # fractions of the budget that get a spectrum
+    precision: str = DEFAULT_PRECISION  # ganopt.precision: the arithmetic of the training steps
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
@@ -103,6 +105,8 @@ class RunSpec:
             spec["diagnostics"] = True
             if tuple(self.diagnostics_at) != SPECTRUM_AT:
                 spec["diagnostics_at"] = list(self.diagnostics_at)
+        if self.precision != DEFAULT_PRECISION:  # other numbers; fp32 ids read as before the setting existed
+            spec["precision"] = self.precision
         return spec
 
     @property
@@ -166,11 +170,12 @@ class GridCell:
     lr_schedule: str = "constant"
     diagnostics: bool = False
     diagnostics_at: tuple[float, ...] = SPECTRUM_AT
+    precision: str = DEFAULT_PRECISION
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
         return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
                        self.device, self.code, phase, trial, self.inputs, self.lr_schedule, self.diagnostics,
-                       self.diagnostics_at)
+                       self.diagnostics_at, self.precision)
 
 
 @dataclass
@@ -312,15 +317,19 @@ def build_suite(
     max_runs: int | None = MAX_RUNS,
     diagnostics: bool = False,
     diagnostics_at: list | None = None,
+    precision: str | None = None,
 ) -> Suite:
     """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input.
     `diagnostics` (--diagnostics) turns them on whatever the file says; `diagnostics_at`
-    (--diagnostics-at) chooses where the spectra are taken, and turns them on too."""
+    (--diagnostics-at) chooses where the spectra are taken, and turns them on too; `precision`
+    (--precision) replaces the file's."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
     if diagnostics or diagnostics_at is not None:
         data = {**data, "diagnostics": True}
     if diagnostics_at is not None:
         data = {**data, "diagnostics_at": diagnostics_at}
+    if precision is not None:
+        data = {**data, "precision": precision}
     return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir, use_tuned,
                            max_runs)
 
@@ -457,6 +466,9 @@ def suite_from_data(
     if "diagnostics_at" in data and not diagnostics:
         raise SpecError(f"{source}: diagnostics_at goes with diagnostics = true")
     diagnostics_at = tuple(sorted({float(f) for f in diagnostics_at}))
+    precision = data.get("precision", DEFAULT_PRECISION)
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise SpecError(f"{source}: precision: {_choices_message('precision', precision, PRECISIONS)}")
     suite_schedule = data.get("lr_schedule")  # else each problem's default (games: constant; mixtures: linear-decay)
     if suite_schedule is not None and (not isinstance(suite_schedule, str) or suite_schedule not in LR_SCHEDULES):
         raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', suite_schedule, LR_SCHEDULES)}")
@@ -466,6 +478,10 @@ def suite_from_data(
     for pname in problem_names:
         problem = get_problem(pname)
         options = checked_options[pname]
+        try:
+            check_precision(precision, device, problem.dtype)
+        except ValueError as e:
+            raise SpecError(f"{source}: on {pname}, {e}") from None
         lr_schedule = suite_schedule or problem.lr_schedule
         differ = options_mismatch(pname, options, lr_schedule) if use_tuned else {}
         if differ and any(STRATEGIES.get(s) is known_strategies[s] for s in strategy_names):
@@ -487,7 +503,8 @@ def suite_from_data(
                      if use_tuned and known_strategies[sname] is STRATEGIES.get(sname) else None)
             try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
                 cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options), tuned), run_steps,
-                                eval_every, device, code, inputs[pname], lr_schedule, diagnostics, diagnostics_at)
+                                eval_every, device, code, inputs[pname], lr_schedule, diagnostics, diagnostics_at,
+                                precision)
                 trials = [tuning.setting(cell.strategy, t) for t in range(tuning.trials)] if tuning else []
             except (ValueError, ArithmeticError) as e:
                 raise SpecError(f"{source}: on {pname}, {e} (the product of its learning rates and multipliers "

@@ -28,6 +28,7 @@ import torch
 
 from .diagnostics import SPECTRUM_AT, diagnose, spectrum_steps
 from .metrics import stacked_norm
+from .precision import DEFAULT_PRECISION, check_precision, step_precision
 from .problems import Game, Problem
 from .schedules import lr_factor
 from .schemes import make_scheme
@@ -258,10 +259,12 @@ def _build(problem: Problem, options: dict[str, Any], strategies: list[Strategy]
     return game, stack, make_scheme(strategies[0].scheme, stack, strategies[0].d_steps)
 
 
-def _train_step(stack: Stack, scheme, device: torch.device) -> torch.Tensor | None:
-    """One step; runs whose parameters became non-finite are frozen.  Returns the [K] mask of
-    finite runs when some run is not finite, else None."""
-    scheme.step()
+def _train_step(stack: Stack, scheme, device: torch.device, precision: str = DEFAULT_PRECISION
+                ) -> torch.Tensor | None:
+    """One step (its arithmetic at `precision`, ganopt.precision); runs whose parameters became
+    non-finite are frozen.  Returns the [K] mask of finite runs when some run is not finite, else None."""
+    with step_precision(precision, device):
+        scheme.step()
     finite = stack.finite_runs()
     all_finite = bool(finite.all())
     if not all_finite:  # (re-)freeze every non-finite run: a scheme's stored direction may still carry inf
@@ -279,7 +282,8 @@ def cost_key(strategy: Strategy) -> tuple[str, str]:
 
 def seconds_per_step(problem: Problem, options: dict[str, Any], strategy: Strategy, seed: int,
                      device: str | torch.device = "cpu", warmup: int = 3, min_steps: int = 5,
-                     min_seconds: float = 0.2, max_seconds: float = 1.0) -> float:
+                     min_seconds: float = 0.2, max_seconds: float = 1.0,
+                     precision: str = DEFAULT_PRECISION) -> float:
     """Seconds per training step of `strategy` trained alone (a K = 1 stack) on `device`.
 
     Why: a run's wall time is charged as its steps times this, so that it does not depend on
@@ -293,11 +297,11 @@ def seconds_per_step(problem: Problem, options: dict[str, Any], strategy: Strate
     device = torch.device(device)
     _, stack, scheme = _build(problem, options, [strategy], [seed], device)
     for _ in range(warmup):
-        _train_step(stack, scheme, device)
+        _train_step(stack, scheme, device, precision)
     times: list[float] = []
     while sum(times) < max_seconds and (len(times) < min_steps or sum(times) < min_seconds):
         start = time.perf_counter()
-        _train_step(stack, scheme, device)
+        _train_step(stack, scheme, device, precision)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -316,6 +320,7 @@ def train_stack(
     lr_schedule: str = "constant",
     diagnostics: bool = False,
     diagnostics_at: tuple[float, ...] = SPECTRUM_AT,
+    precision: str = DEFAULT_PRECISION,
 ) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
@@ -331,6 +336,8 @@ def train_stack(
     rotation share at every evaluation, the spectra at the evaluations nearest the fractions
     `diagnostics_at` of the budget (default first, middle, last), the path angles at the last;
     they never change the trajectory.
+    `precision` (ganopt.precision: fp32, tf32, bf16) is the arithmetic of the training steps;
+    evaluations run in the problem's dtype.
     `on_progress(step, steps)` is called after every step (cheap; the caller throttles).
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
     `on_progress` calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
@@ -346,18 +353,20 @@ def train_stack(
     if any(not 0 <= seed < 2**32 for seed in seeds):
         raise ValueError("seeds must lie in [0, 2**32)")
     lr_factor(lr_schedule, 1, steps)  # an unknown schedule is refused before anything is built
+    check_precision(precision, torch.device(device).type, problem.dtype)
     at = [0]  # the step in progress, for the time limit's message
     try:
         with alarm(time_limit_s):
             return _train(problem, options, strategies, seeds, steps, eval_every, torch.device(device), on_progress,
-                          time_limit_s, calibrate, at, lr_schedule, diagnostics, diagnostics_at)
+                          time_limit_s, calibrate, at, lr_schedule, diagnostics, diagnostics_at, precision)
     except TimeLimitExceeded:
         where = f"at step {at[0]} of {steps}" if at[0] else "before the first step"
         raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s {where}") from None
 
 
 def _train(problem, options, strategies, seeds, steps, eval_every, device, on_progress, time_limit_s, calibrate,
-           at, lr_schedule="constant", diagnostics=False, diagnostics_at=SPECTRUM_AT) -> StackResult:
+           at, lr_schedule="constant", diagnostics=False, diagnostics_at=SPECTRUM_AT,
+           precision=DEFAULT_PRECISION) -> StackResult:
     k = len(seeds)
     started = time.perf_counter()
     # a step's cost depends on the base update and the gradient estimate (the scheme is the
@@ -365,7 +374,8 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
     first: dict[tuple[str, str], tuple[Strategy, int]] = {}
     for strategy, seed in zip(strategies, seeds):
         first.setdefault(cost_key(strategy), (strategy, seed))
-    calibrated = {key: seconds_per_step(problem, options, s, seed, device) if calibrate else float("nan")
+    calibrated = {key: seconds_per_step(problem, options, s, seed, device, precision=precision) if calibrate
+                  else float("nan")
                   for key, (s, seed) in first.items()}
     step_seconds = [calibrated[cost_key(s)] for s in strategies]
     game, stack, scheme = _build(problem, options, strategies, seeds, device)
@@ -401,7 +411,7 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
             for player, base in zip((stack.G, stack.D), base_lr):
                 player.lr.copy_(torch.where(alive, base * factor, torch.zeros_like(base)))
         start = time.perf_counter()
-        finite = _train_step(stack, scheme, device)
+        finite = _train_step(stack, scheme, device, precision)
         if finite is not None:
             for i in (alive & ~finite).nonzero().flatten().tolist():
                 diverged_step[i] = step

@@ -11,7 +11,7 @@ from bench.references import Reference, parse_references
 from bench.spec import SpecError, build_suite, built_in_references, find_suite
 
 
-@pytest.mark.parametrize("name", ["literature", "literature-stacked-mnist"])
+@pytest.mark.parametrize("name", ["literature", "literature-stacked-mnist", "literature-unrolled"])
 def test_the_literature_suites_validate_and_every_reference_names_its_source(name):
     suite = build_suite(find_suite(name))
     assert suite.references
@@ -31,6 +31,29 @@ def test_the_pacgan_protocol_is_what_the_suite_runs():
     s = run.strategy
     assert (s.scheme, s.base, s.lr_g, s.lr_d, s.beta1) == ("simultaneous", "adam", 1e-4, 1e-4, 0.8)
     assert run.lr_schedule == "constant"  # the protocol's, not the mixtures' default decay
+
+
+def test_the_unrolled_gan_protocol_is_what_its_suite_runs_and_its_rows_show_beside_veegans(tmp_path):
+    suite = build_suite(find_suite("literature-unrolled"))
+    runs = {r.strategy.name: r for r in suite.runs}
+    unrolled, gan = runs["metz-unrolled"], runs["metz-gan"]
+    assert unrolled.steps == 25_000 and len({r.seed for r in suite.runs}) == 5
+    assert unrolled.options["latent_dim"] == 256 and unrolled.options["activation"] == "tanh"
+    assert unrolled.options["g_hidden"] == unrolled.options["d_hidden"] == [128, 128]
+    assert unrolled.options["batch_size"] == 512 and unrolled.options["eval_samples"] == 2500
+    s = unrolled.strategy
+    assert (s.scheme, s.base, s.lr_g, s.lr_d, s.beta1, s.value("unroll_steps")) == ("unrolled", "adam", 1e-3, 1e-4,
+                                                                                     0.5, 5)
+    # the contrast: the same protocol without unrolling
+    assert (gan.strategy.scheme, gan.strategy.lr_g, gan.strategy.lr_d, gan.options) == ("simultaneous", 1e-3, 1e-4,
+                                                                                       unrolled.options)
+    out = tmp_path / "out"
+    result = run_bench("run", "--suite", "literature-unrolled", "--steps", "2", "--seeds", "2", "--out", str(out),
+                       "--store", str(tmp_path / "s.sqlite"), "--quiet", timeout=600)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "literature.csv")
+    assert list(table["published"]) == [7.6, 0.356] and (table["strategy"] == "metz-unrolled").all()
+    assert "Srivastava et al. 2017 (VEEGAN), Table 1, Unrolled GAN" in (out / "summary.md").read_text()
 
 
 def test_the_literature_suite_runs_on_a_tiny_budget_and_its_report_shows_the_published_column(tmp_path):
