@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ganopt.precision import PRECISIONS
+from ganopt.precision import PRECISIONS, check_precision
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
@@ -149,6 +149,8 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--threshold", type=float, default=perfgate.DEFAULT_THRESHOLD,
                       help="with --save-baseline: the regression threshold recorded (default 0.30: +30%%)")
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
+    perf.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                      help="arithmetic of the stacked steps (default fp32; tf32 on CUDA only)")
     add_threads(perf)
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
     return parser
@@ -261,8 +263,12 @@ def cmd_perf(args) -> int:
         raise SpecError(f"--baseline {args.baseline}: no such file (record one with --save-baseline)")
     if not args.threshold > 0:
         raise SpecError("--threshold must be positive")
+    try:
+        check_precision(args.precision, device.type)
+    except ValueError as e:
+        raise SpecError(f"--precision: {e}") from None
     rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
-                         progress=lambda line: print(line, flush=True))
+                         progress=lambda line: print(line, flush=True), precision=args.precision)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "perf.csv", pd.DataFrame(rows))
     perf.plot_perf(rows, args.out / "perf.png")

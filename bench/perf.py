@@ -21,6 +21,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganopt import Strategy, get_problem
+from ganopt.precision import DEFAULT_PRECISION, step_precision
 from ganopt.schemes import make_scheme
 from ganopt.train import Stack
 
@@ -183,7 +184,7 @@ def plain_loop(options: dict, device: torch.device, min_seconds: float) -> dict:
 # -- (b) stacked training ----------------------------------------------------------------------
 
 def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device: torch.device,
-            min_seconds: float) -> dict:
+            min_seconds: float, precision: str = DEFAULT_PRECISION) -> dict:
     problem = get_problem(problem_name)
     opts = problem.check_options(options)
     strategy = strategy.resolve(problem.default_lr(opts))
@@ -193,7 +194,8 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
     scheme = make_scheme(strategy.scheme, stack, strategy.d_steps)
 
     def step():
-        scheme.step()
+        with step_precision(precision, device):
+            scheme.step()
         stack.finite_runs()  # part of every training step (divergence detection)
 
     replay, n_matmuls = matmul_replay(step)
@@ -213,7 +215,9 @@ def _evals_per_step(stack: Stack, scheme) -> float:
 
 
 def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: list[str], bases: list[str],
-             min_seconds: float, progress=print) -> list[dict]:
+             min_seconds: float, progress=print, precision: str = DEFAULT_PRECISION) -> list[dict]:
+    """`precision` (ganopt.precision) applies to the stacked steps; the plain loop and the
+    2048³ matmul stay fp32 (their reference)."""
     rows = []
     peak = matmul_flops_per_second(device)
     progress(f"matmul peak ({device}): {peak / 1e9:.1f} GFLOP/s (2048^3 fp32)")
@@ -235,8 +239,9 @@ def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: 
                     progress(f"{problem:9s} {scheme} does not work with {base_update}: skipped")
                     continue
                 for k in ks:
-                    result = stacked(problem, options, strategy, k, device, min_seconds)
-                    rows.append(_row(problem, "ganopt stack", scheme, base_update, k, result, peak, baseline))
+                    result = stacked(problem, options, strategy, k, device, min_seconds, precision)
+                    rows.append({**_row(problem, "ganopt stack", scheme, base_update, k, result, peak, baseline),
+                                 "precision": precision})
                     progress(_line(rows[-1]))
     return rows
 

@@ -37,7 +37,9 @@ def cpu_kind() -> str:
 
 
 def key(row: dict) -> str:
-    return f"{row['problem']}/{row['scheme']}/{row['base']}/K={row['k']}"
+    # fp32 keys read as before precisions existed; another precision is another step
+    precision = "" if row.get("precision", "fp32") == "fp32" else f"/{row['precision']}"
+    return f"{row['problem']}/{row['scheme']}/{row['base']}/K={row['k']}{precision}"
 
 
 def normalized(rows: list[dict]) -> dict[str, float]:

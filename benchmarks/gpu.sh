@@ -37,6 +37,11 @@ except Exception as e:
 PY
 step 80 python3 -m bench perf --device cuda --problems ring8 --k 1,16,256,2048 --schemes simultaneous,extragradient \
   --bases adam --seconds 0.5 --out /tmp/perf
+for precision in tf32 bf16; do
+  step 80 python3 -m bench perf --device cuda --problems ring8 --k 1,16,256,2048 --schemes simultaneous \
+    --bases adam --seconds 0.5 --precision $precision --out /tmp/perf-$precision
+  cp /tmp/perf-$precision/perf.csv "$OUT/perf-$precision.csv" 2>/dev/null
+done
 cp /tmp/perf/*.csv "$OUT/" 2>/dev/null
 step 45 python3 -m bench run --suite literature --device cuda --steps 2000 --store /tmp/lit.sqlite --out /tmp/lit --quiet
 step 60 python3 -m bench run --suite stacked-mnist-gpu --device cuda --steps 300 --store /tmp/sm.sqlite --out /tmp/sm --quiet

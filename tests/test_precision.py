@@ -92,3 +92,20 @@ def test_the_cli_refuses_tf32_on_cpu_in_one_line_and_runs_bf16_with_a_note(tmp_p
                     "--quiet")
     assert ran.returncode == 0, ran.stderr
     assert "Arithmetic of the training steps: bf16" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_perf_times_the_stacked_step_at_a_precision_and_the_gate_keeps_it_apart(tmp_path):
+    from bench.perfgate import key
+
+    refused = run_bench("perf", "--precision", "tf32", "--out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "--precision: precision tf32 is a CUDA tensor-core mode" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    result = run_bench("perf", "--problems", "ring8", "--k", "1", "--schemes", "simultaneous", "--bases", "sgd",
+                       "--seconds", "0.05", "--precision", "bf16", "--out", str(tmp_path / "perf"))
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+    rows = pd.read_csv(tmp_path / "perf" / "perf.csv")
+    stacked = rows[rows["what"] == "ganopt stack"].iloc[0].to_dict()
+    assert stacked["precision"] == "bf16" and stacked["matmul_share"] > 0
+    assert key(stacked) == "ring8/simultaneous/sgd/K=1/bf16"
+    assert key({**stacked, "precision": "fp32"}) == "ring8/simultaneous/sgd/K=1"  # the committed baseline's keys
