@@ -264,9 +264,10 @@ def cmd_perf(args) -> int:
     if not args.threshold > 0:
         raise SpecError("--threshold must be positive")
     try:
-        check_precision(args.precision, device.type)
+        for name in problems:  # a float64 problem would be timed unchanged under another name
+            check_precision(args.precision, device.type, PROBLEMS[name].dtype)
     except ValueError as e:
-        raise SpecError(f"--precision: {e}") from None
+        raise SpecError(f"--precision: {e}" + (f" ({name})" if "computes in" in str(e) else "")) from None
     rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
                          progress=lambda line: print(line, flush=True), precision=args.precision)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -299,6 +300,9 @@ def cmd_tune(args) -> int:
                         use_tuned=False)
     if suite.tuning is None:
         raise SpecError(f"--suite {args.suite}: a tuning suite needs a [tuning] table")
+    if any(run.precision != "fp32" for run in suite.runs):  # the table's rates are loaded by fp32 runs too
+        raise SpecError(f"--suite {args.suite}: bench tune trains at fp32 (the tuned table holds one rate per "
+                        "preset and problem); remove its precision setting")
     table = args.table or TUNED_PATH
     if table.exists() and not table.is_file():
         raise SpecError(f"--table {table} is not a file")
@@ -346,6 +350,9 @@ def cmd_list() -> int:
     print("\nbase updates:")
     for name, cls in BASE_UPDATES.items():
         print(f"  {name:20s} " + ("; ".join(h.describe() for h in cls.hyperparameters) or "-"))
+    print("\nprecisions of the training steps (--precision, suite key precision):")
+    for name, what in PRECISIONS.items():
+        print(f"  {name:20s} {what}")
     print("\nsuites:")
     for name, path in available_suites().items():
         description = read_suite_file(path).get("description", "")

@@ -134,6 +134,7 @@ def specs(runs: pd.DataFrame, problem: str) -> dict[str, set]:
         out["steps"] = {s["steps"] for s in parsed}
         out["eval_every"] = {s["eval_every"] for s in parsed}
         out["lr_schedule"] = {s.get("lr_schedule", "constant") for s in parsed}
+        out["precision"] = {s.get("precision", "fp32") for s in parsed}
     else:
         if "planned_steps" in runs:
             out["steps"] = set(runs["planned_steps"].dropna().astype(int))
@@ -143,6 +144,8 @@ def specs(runs: pd.DataFrame, problem: str) -> dict[str, set]:
             out["eval_every"] = set(runs["eval_every"].dropna().astype(int))
         if "lr_schedule" in runs:
             out["lr_schedule"] = set(runs["lr_schedule"].dropna())
+        if "precision" in runs:
+            out["precision"] = set(runs["precision"].dropna())
     if "options" in runs and runs["options"].notna().all():
         from ganopt.problems import PROBLEMS
 
@@ -157,7 +160,7 @@ def check_same_specs(a: pd.DataFrame, b: pd.DataFrame) -> None:
     change would find "no significant regression" in numbers that mean different things."""
     for problem in sorted(set(a["problem"]) & set(b["problem"])):
         sa, sb = specs(a, problem), specs(b, problem)
-        for key in ("steps", "eval_every", "options", "lr_schedule"):
+        for key in ("steps", "eval_every", "options", "lr_schedule", "precision"):
             if key in sa and key in sb and sa[key] != sb[key]:
                 show = lambda values: " / ".join(str(v) for v in sorted(values))  # noqa: E731
                 raise StoreError(f"{problem}: the baseline ran {key} {show(sa[key])}, the change {key} "

@@ -198,7 +198,12 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
             scheme.step()
         stack.finite_runs()  # part of every training step (divergence detection)
 
-    replay, n_matmuls = matmul_replay(step)
+    replay_alone, n_matmuls = matmul_replay(step)
+
+    def replay():  # the matmuls under the step's precision (tf32 is a mode, not a dtype the replay records)
+        with step_precision(precision, device):
+            replay_alone()
+
     seconds, matmul_seconds = interleaved_seconds([step, replay], device, min_seconds)
     state = [t for player in (stack.G, stack.D) for t in player.update.tensors()]
     memory = 2 * _bytes(game.theta + game.phi) + _bytes(state) + _saved_activation_bytes(step)

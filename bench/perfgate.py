@@ -49,10 +49,12 @@ def normalized(rows: list[dict]) -> dict[str, float]:
 
 
 def save(path: Path, rows: list[dict], cpu: str, threshold: float, note: str = "") -> dict:
-    """Write (or replace) this CPU kind's entry of the baseline file."""
+    """Write this CPU kind's entry of the baseline file: the steps measured now replace theirs,
+    the entry's other steps (another precision's, another K's) are kept."""
     data = json.loads(path.read_text()) if path.is_file() else {"cpus": {}}
+    kept = data["cpus"].get(cpu, {}).get("normalized_cost", {})
     data["cpus"][cpu] = {"threshold": threshold, "recorded": time.strftime("%Y-%m-%d"), "note": note,
-                         "normalized_cost": normalized(rows)}
+                         "normalized_cost": {**kept, **normalized(rows)}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return data

@@ -73,21 +73,24 @@ def write_table(path: Path, entries: dict[str, dict], provenance: dict[str, Any]
         recorded = {k: v for k, v in (options or {}).get(problem, {}).items() if k not in paths}
         tuned_with = json.loads(json.dumps({**provenance, "options": recorded}))  # as the file will hold it
         old = table["problems"].get(problem)
-        if old is not None and all(old["provenance"].get(k) == tuned_with.get(k) for k in PROTOCOL):
-            kept = sorted(set(old["strategies"]) - set(strategies))
+        old_provenance = (old or {}).get("provenance", {})
+        kept = sorted(set((old or {}).get("strategies", {})) - set(strategies))
+        was, now = _protocol(problem, old_provenance), _protocol(problem, tuned_with)
+        changed = [k for k in PROTOCOL if was.get(k) != now.get(k)]
+        if old is None:
+            said.append(f"{problem}: new entry")
+        elif not kept:
+            said.append(f"{problem}: replaced the entry (every preset it held was tuned again)")
+        elif not changed:
             update = {k: v for k, v in tuned_with.items() if k not in PROTOCOL}
-            tuned_with = {**old["provenance"],
-                          "updates": [*old["provenance"].get("updates", []), {**update, "strategies": sorted(strategies)}]}
+            tuned_with = {**old_provenance,
+                          "updates": [*old_provenance.get("updates", []), {**update, "strategies": sorted(strategies)}]}
             strategies = {**old["strategies"], **strategies}
             said.append(f"{problem}: tuned {len(strategies) - len(kept)} presets under the recorded protocol, "
                         f"kept {len(kept)}")
-        elif old is not None:
-            changed = [k for k in PROTOCOL if old["provenance"].get(k) != tuned_with.get(k)]
-            dropped = sorted(set(old["strategies"]) - set(strategies))
-            said.append(f"{problem}: replaced the entry tuned with other {', '.join(changed)}"
-                        + (f"; dropped {', '.join(dropped)}" if dropped else ""))
         else:
-            said.append(f"{problem}: new entry")
+            what = [k if k in old_provenance else f"{k} (not recorded)" for k in changed]
+            said.append(f"{problem}: replaced the entry tuned with other {', '.join(what)}; dropped {', '.join(kept)}")
         table["problems"][problem] = {"provenance": tuned_with, "strategies": strategies}
     table["problems"] = dict(sorted(table["problems"].items()))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +98,20 @@ def write_table(path: Path, entries: dict[str, dict], provenance: dict[str, Any]
     tmp.write_text(json.dumps(table, indent=1, sort_keys=False) + "\n")
     tmp.replace(path)
     return said
+
+
+def _protocol(problem: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The PROTOCOL part of a provenance, read as ganopt.tuned reads it: no schedule recorded is
+    the constant one, and options recorded before an option existed take its default."""
+    from ganopt import get_problem
+
+    out = {k: provenance.get(k) for k in PROTOCOL}
+    out["lr_schedule"] = out["lr_schedule"] or "constant"
+    try:
+        out["options"] = json.loads(json.dumps(get_problem(problem).check_options(out["options"] or {})))
+    except ValueError:
+        pass  # options ganopt no longer accepts: compared as recorded (they differ)
+    return out
 
 
 def provenance(suite, env: dict[str, Any], command: str) -> dict[str, Any]:

@@ -395,6 +395,19 @@ def with_budget(runs: pd.DataFrame) -> pd.DataFrame:
                        precision=[s.get("precision", DEFAULT_PRECISION) if s else None for s in parsed])
 
 
+def label_precisions(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs of one strategy at two precisions are two rows of every table: when a store holds
+    more than one precision, a strategy's runs at another than fp32 read `adam@bf16`."""
+    if "spec" not in runs:
+        return runs
+    precision = pd.Series([json.loads(t).get("precision", DEFAULT_PRECISION) if isinstance(t, str) else
+                           DEFAULT_PRECISION for t in runs["spec"]], index=runs.index)
+    if precision.nunique() < 2:
+        return runs
+    other = precision != DEFAULT_PRECISION
+    return runs.assign(strategy=runs["strategy"].where(~other, runs["strategy"] + "@" + precision))
+
+
 def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     return runs[["run_id", "problem", "strategy", "seed"]].merge(records, on="run_id", how="inner")
 
@@ -416,6 +429,7 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
     files.write_text(out / DECLARATIONS_FILE, json.dumps(
         {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
+    runs = label_precisions(runs)
     budgeted = with_budget(runs)  # each run's spec read once: summary.csv, the schedule note, the literature
     files.write_csv(out / "summary.csv", budgeted.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
     curves = curves_with_ids(runs, records)
@@ -438,11 +452,13 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
         notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
                          "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
                          "the last."]
-    precisions = set(budgeted[~tuned].get("precision", pd.Series(dtype=object)).dropna()) - {DEFAULT_PRECISION}
-    if precisions:
-        notes = notes + [f"Arithmetic of the training steps: {', '.join(sorted(precisions))} (ganopt.precision: "
-                         + "; ".join(f"{k}: {PRECISIONS[k]}" for k in sorted(precisions))
-                         + "); evaluations in the problem's own dtype."]
+    precisions = budgeted[~tuned].get("precision", pd.Series(dtype=object)).dropna().value_counts()
+    if set(precisions.index) - {DEFAULT_PRECISION}:
+        mixed = len(precisions) > 1  # then label_precisions named the other precisions' strategies
+        parts = [f"{k} ({n} runs{f', as strategy@{k}' if mixed and k != DEFAULT_PRECISION else ''}): {PRECISIONS[k]}"
+                 for k, n in sorted(precisions.items())]
+        notes = notes + [f"Arithmetic of the training steps (ganopt.precision): {'; '.join(parts)}; evaluations in "
+                         "the problem's own dtype."]
     if "diagnostics_stack_s" in main_curves and main_curves["diagnostics_stack_s"].notna().any():
         # every run of a stack records its stack's seconds: a run's share of the total is 1/stack_size
         sizes = main.set_index("run_id")["stack_size"].reindex(main_curves["run_id"]).to_numpy()

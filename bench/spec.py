@@ -329,6 +329,10 @@ def build_suite(
     if diagnostics_at is not None:
         data = {**data, "diagnostics_at": diagnostics_at}
     if precision is not None:
+        try:  # what the device refuses is the flag's doing, not the suite file's
+            check_precision(precision, device)
+        except ValueError as e:
+            raise SpecError(f"--precision: {e}") from None
         data = {**data, "precision": precision}
     return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir, use_tuned,
                            max_runs)
@@ -481,7 +485,7 @@ def suite_from_data(
         try:
             check_precision(precision, device, problem.dtype)
         except ValueError as e:
-            raise SpecError(f"{source}: on {pname}, {e}") from None
+            raise SpecError(f"{source}: on {pname}, {e} (--problems chooses others)") from None
         lr_schedule = suite_schedule or problem.lr_schedule
         differ = options_mismatch(pname, options, lr_schedule) if use_tuned else {}
         if differ and any(STRATEGIES.get(s) is known_strategies[s] for s in strategy_names):

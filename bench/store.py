@@ -112,7 +112,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),  # outside the steps: see "precision"
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "command": " ".join(sys.argv),
     }
@@ -124,7 +124,10 @@ def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
         protocol = problem.metric_protocol(run.options)
     except (OSError, ValueError, KeyError, TypeError) as e:  # files changed since the suite was checked
         protocol = {"unavailable": f"{type(e).__name__}: {e}"}
-    return {**env, "seed": run.seed, "dtype": problem.dtype, "metric_protocol": protocol}
+    # the step's arithmetic (ganopt.precision); the environment's tf32 flags are the process
+    # default outside the steps, which set their own
+    return {**env, "seed": run.seed, "dtype": problem.dtype, "precision": run.precision,
+            "metric_protocol": protocol}
 
 
 class Store:

@@ -2,6 +2,9 @@
 nothing else (evaluation dtype, stacking, reproducibility); tf32 is refused off CUDA in one
 line; a precision is part of the run id, and fp32 ids read as before the setting existed."""
 
+import json
+
+import pandas as pd
 import pytest
 import torch
 from helpers import run_bench
@@ -45,6 +48,34 @@ def test_the_step_runs_its_matmuls_in_bf16_and_the_parameters_stay_float32():
         x = torch.baddbmm(game.theta[1], torch.randn(1, 4, 8), game.theta[0])
         seen.append(x.dtype)
     assert seen == [torch.bfloat16] and all(p.dtype == torch.float32 for p in game.theta)
+
+
+def test_under_bf16_a_second_evaluation_within_a_step_sees_the_moved_parameters():
+    """Alternating and extragradient move parameters in place within one step: a cached bfloat16
+    copy of the weights would evaluate the second gradient at the old point."""
+    problem = get_problem("ring8")
+    game = problem.build(problem.check_options(SMALL), torch.tensor([1]), False, torch.device("cpu"))
+    with step_precision("bf16", torch.device("cpu")):
+        before = game.losses(0, "gd")[1].item()
+        with torch.no_grad():
+            for p in game.phi:
+                p.mul_(1.5)
+        after = game.losses(0, "gd")[1].item()  # the same draw: only the parameters differ
+    assert after != pytest.approx(before, abs=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["alt-adam", "extra-adam"])
+def test_bf16_second_evaluations_follow_the_scheme(strategy):
+    """One step of a scheme that evaluates twice equals its own two evaluations done by hand,
+    each under its own autocast region (nothing carried between them)."""
+    problem = get_problem("ring8")
+    opts = problem.check_options(SMALL)
+    s = STRATEGIES[strategy].resolve(problem.default_lr(opts))
+    bf16 = train_stack(problem, opts, [s], [5], 3, 1, calibrate=False, precision="bf16")
+    fp32 = train_stack(problem, opts, [s], [5], 3, 1, calibrate=False)
+    # close to fp32 after 3 steps (a stale second point would put alt-adam ~20% off in 20 steps)
+    for a, b in zip(bf16.records[0], fp32.records[0]):
+        assert a["grad_norm_d"] == pytest.approx(b["grad_norm_d"], rel=0.05), a["step"]
 
 
 def test_tf32_sets_the_cuda_flags_for_the_step_only():
@@ -91,7 +122,21 @@ def test_the_cli_refuses_tf32_on_cpu_in_one_line_and_runs_bf16_with_a_note(tmp_p
                     "--precision", "bf16", "--out", str(tmp_path / "out"), "--store", str(tmp_path / "s.sqlite"),
                     "--quiet")
     assert ran.returncode == 0, ran.stderr
-    assert "Arithmetic of the training steps: bf16" in (tmp_path / "out" / "summary.md").read_text()
+    assert "Arithmetic of the training steps (ganopt.precision): bf16 (1 runs)" in \
+        (tmp_path / "out" / "summary.md").read_text()
+    provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert [p["precision"] for p in provenance.values()] == ["bf16"]
+    # the same runs at fp32 in the same store: a report of the whole store keeps them apart ...
+    fp32 = run_bench("run", "--problems", "ring8", "--strategies", "adam", "--seeds", "1", "--steps", "5",
+                     "--out", str(tmp_path / "fp32"), "--store", str(tmp_path / "s.sqlite"), "--quiet")
+    assert fp32.returncode == 0, fp32.stderr
+    both = run_bench("report", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "both"))
+    assert both.returncode == 0, both.stderr
+    summary = pd.read_csv(tmp_path / "both" / "summary.csv")
+    assert sorted(summary["strategy"]) == ["adam", "adam@bf16"]
+    # ... and bench compare refuses to compare fp32 with bf16
+    compared = run_bench("compare", str(tmp_path / "fp32"), str(tmp_path / "out"))
+    assert compared.returncode == 2 and "precision fp32, the change precision bf16" in compared.stderr
 
 
 def test_perf_times_the_stacked_step_at_a_precision_and_the_gate_keeps_it_apart(tmp_path):
@@ -103,9 +148,18 @@ def test_perf_times_the_stacked_step_at_a_precision_and_the_gate_keeps_it_apart(
     result = run_bench("perf", "--problems", "ring8", "--k", "1", "--schemes", "simultaneous", "--bases", "sgd",
                        "--seconds", "0.05", "--precision", "bf16", "--out", str(tmp_path / "perf"))
     assert result.returncode == 0, result.stderr
-    import pandas as pd
     rows = pd.read_csv(tmp_path / "perf" / "perf.csv")
     stacked = rows[rows["what"] == "ganopt stack"].iloc[0].to_dict()
     assert stacked["precision"] == "bf16" and stacked["matmul_share"] > 0
     assert key(stacked) == "ring8/simultaneous/sgd/K=1/bf16"
     assert key({**stacked, "precision": "fp32"}) == "ring8/simultaneous/sgd/K=1"  # the committed baseline's keys
+
+
+def test_bench_tune_refuses_another_precision_than_the_tables(tmp_path):
+    suite = tmp_path / "tune.toml"
+    suite.write_text('name = "t"\nproblems = ["ring8"]\nstrategies = ["adam"]\nseeds = 1\nsteps = 5\n'
+                     'precision = "bf16"\n[tuning]\ntrials = 2\n')
+    result = run_bench("tune", "--suite", str(suite), "--table", str(tmp_path / "t.json"),
+                       "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 2 and "bench tune trains at fp32" in result.stderr
+    assert not (tmp_path / "t.json").exists()

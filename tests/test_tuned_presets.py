@@ -127,3 +127,26 @@ def test_each_tuned_problem_records_the_options_it_was_tuned_with(problem):
     defaults = get_problem(problem).check_options({})
     # the table holds the rates for the problem's default models: a suite with defaults loads them
     assert training_options(tuned_with) == training_options(defaults)
+
+
+def test_an_entry_recorded_before_a_setting_existed_merges_when_the_defaults_match(tmp_path):
+    """An older table records no schedule (read as constant) and lacks options added since (read
+    as their defaults), as ganopt.tuned reads them: tuning more presets keeps its presets."""
+    from bench import presets
+
+    options = get_problem("bilinear").check_options({})
+    protocol = {"suite": "t", "steps": 40, "trials": 2, "lr_range": [0.5, 2.0], "ratio_range": [1.0, 10.0],
+                "tune_seeds": [7]}
+    old_options = {k: v for k, v in options.items() if k != sorted(options)[0]}  # one option not yet recorded
+    entry = {"lr_g": 0.1, "lr_d": 0.1, "trial": 0, "metric": "dist_to_eq", "score": 1.0, "reached_target": 0,
+             "runs_per_trial": 1, "trials": []}
+    table = tmp_path / "tuned.json"
+    table.write_text(json.dumps({"problems": {"bilinear": {"provenance": {**protocol, "options": old_options},
+                                                            "strategies": {"gd": entry}}}}))
+    said = presets.write_table(table, {"bilinear": {"sgd": entry}}, {**protocol, "lr_schedule": "constant"},
+                               {"bilinear": options})
+    assert set(json.loads(table.read_text())["problems"]["bilinear"]["strategies"]) == {"gd", "sgd"}, said
+    # a schedule really different from the recorded one replaces the entry, and says what was lost
+    said = presets.write_table(table, {"bilinear": {"sgd": entry}}, {**protocol, "lr_schedule": "linear-decay"},
+                               {"bilinear": options})
+    assert said == ["bilinear: replaced the entry tuned with other lr_schedule (not recorded); dropped gd"]
