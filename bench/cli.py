@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ganopt.precision import PRECISIONS, check_precision
+from ganopt.precision import DEFAULT_PRECISION, PRECISIONS, check_precision
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
@@ -149,7 +149,7 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--threshold", type=float, default=perfgate.DEFAULT_THRESHOLD,
                       help="with --save-baseline: the regression threshold recorded (default 0.30: +30%%)")
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
-    perf.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+    perf.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
                       help="arithmetic of the stacked steps (default fp32; tf32 on CUDA only)")
     add_threads(perf)
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
@@ -264,10 +264,14 @@ def cmd_perf(args) -> int:
     if not args.threshold > 0:
         raise SpecError("--threshold must be positive")
     try:
-        for name in problems:  # a float64 problem would be timed unchanged under another name
-            check_precision(args.precision, device.type, PROBLEMS[name].dtype)
+        check_precision(args.precision, device.type)
     except ValueError as e:
-        raise SpecError(f"--precision: {e}" + (f" ({name})" if "computes in" in str(e) else "")) from None
+        raise SpecError(f"--precision: {e}") from None
+    for name in problems:  # a float64 problem would be timed unchanged under another name
+        try:
+            check_precision(args.precision, device.type, PROBLEMS[name].dtype)
+        except ValueError as e:
+            raise SpecError(f"--precision: on {name}, {e}") from None
     rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
                          progress=lambda line: print(line, flush=True), precision=args.precision)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -300,7 +304,7 @@ def cmd_tune(args) -> int:
                         use_tuned=False)
     if suite.tuning is None:
         raise SpecError(f"--suite {args.suite}: a tuning suite needs a [tuning] table")
-    if any(run.precision != "fp32" for run in suite.runs):  # the table's rates are loaded by fp32 runs too
+    if any(run.precision != DEFAULT_PRECISION for run in suite.runs):  # the table's rates are loaded by fp32 runs too
         raise SpecError(f"--suite {args.suite}: bench tune trains at fp32 (the tuned table holds one rate per "
                         "preset and problem); remove its precision setting")
     table = args.table or TUNED_PATH

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ganopt.precision import DEFAULT_PRECISION
+
 from .report import Scorecard, read_declarations, score_diverged, scorecards
 from .stats import mann_whitney_p
 from .store import Store, StoreError
@@ -134,7 +136,7 @@ def specs(runs: pd.DataFrame, problem: str) -> dict[str, set]:
         out["steps"] = {s["steps"] for s in parsed}
         out["eval_every"] = {s["eval_every"] for s in parsed}
         out["lr_schedule"] = {s.get("lr_schedule", "constant") for s in parsed}
-        out["precision"] = {s.get("precision", "fp32") for s in parsed}
+        out["precision"] = {s.get("precision", DEFAULT_PRECISION) for s in parsed}
     else:
         if "planned_steps" in runs:
             out["steps"] = set(runs["planned_steps"].dropna().astype(int))

@@ -19,6 +19,8 @@ import json
 import time
 from pathlib import Path
 
+from ganopt.precision import DEFAULT_PRECISION
+
 DEFAULT_THRESHOLD = 0.30
 
 
@@ -38,8 +40,9 @@ def cpu_kind() -> str:
 
 def key(row: dict) -> str:
     # fp32 keys read as before precisions existed; another precision is another step
-    precision = "" if row.get("precision", "fp32") == "fp32" else f"/{row['precision']}"
-    return f"{row['problem']}/{row['scheme']}/{row['base']}/K={row['k']}{precision}"
+    precision = row.get("precision", DEFAULT_PRECISION)
+    return f"{row['problem']}/{row['scheme']}/{row['base']}/K={row['k']}" + \
+        ("" if precision == DEFAULT_PRECISION else f"/{precision}")
 
 
 def normalized(rows: list[dict]) -> dict[str, float]:

@@ -395,17 +395,15 @@ def with_budget(runs: pd.DataFrame) -> pd.DataFrame:
                        precision=[s.get("precision", DEFAULT_PRECISION) if s else None for s in parsed])
 
 
-def label_precisions(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs of one strategy at two precisions are two rows of every table: when a store holds
-    more than one precision, a strategy's runs at another than fp32 read `adam@bf16`."""
-    if "spec" not in runs:
-        return runs
-    precision = pd.Series([json.loads(t).get("precision", DEFAULT_PRECISION) if isinstance(t, str) else
-                           DEFAULT_PRECISION for t in runs["spec"]], index=runs.index)
+def label_precisions(budgeted: pd.DataFrame) -> pd.DataFrame:
+    """Runs of one strategy at two precisions are two rows of every table: when the runs (with
+    their `precision` column, with_budget) hold more than one precision, a strategy's runs at
+    another than fp32 read `adam@bf16`."""
+    precision = budgeted.get("precision", pd.Series(dtype=object)).fillna(DEFAULT_PRECISION)
     if precision.nunique() < 2:
-        return runs
+        return budgeted
     other = precision != DEFAULT_PRECISION
-    return runs.assign(strategy=runs["strategy"].where(~other, runs["strategy"] + "@" + precision))
+    return budgeted.assign(strategy=budgeted["strategy"].where(~other, budgeted["strategy"] + "@" + precision))
 
 
 def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -429,8 +427,8 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
     files.write_text(out / DECLARATIONS_FILE, json.dumps(
         {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
-    runs = label_precisions(runs)
-    budgeted = with_budget(runs)  # each run's spec read once: summary.csv, the schedule note, the literature
+    budgeted = label_precisions(with_budget(runs))  # each run's spec read once: summary.csv, notes, literature
+    runs = runs.assign(strategy=budgeted["strategy"])
     files.write_csv(out / "summary.csv", budgeted.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
     curves = curves_with_ids(runs, records)
     files.write_csv(out / "curves.csv", curves)
