@@ -94,6 +94,10 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=list(PRECISIONS),
                      help="arithmetic of the training steps, replacing the suite's (default fp32): "
                           + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
+    run.add_argument("--cuda-graphs", action="store_true",
+                     help="replay each training step from a CUDA graph (ganopt.graphs): the same steps with one "
+                          "launch each; CUDA only, for the schemes simultaneous, alternating, extragradient, consensus, "
+                          "sga and unrolled with sgd, momentum or adam")
     run.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
                      help=f"refuse a plan of more than N runs (default {MAX_RUNS:,}): a typo in --seeds is not a week "
                           "of work")
@@ -151,6 +155,8 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
     perf.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
                       help="arithmetic of the stacked steps (default fp32; tf32 on CUDA only)")
+    perf.add_argument("--cuda-graphs", action="store_true",
+                      help="also time each scheme that a CUDA graph can hold replayed from one (CUDA only)")
     add_threads(perf)
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
     return parser
@@ -272,8 +278,11 @@ def cmd_perf(args) -> int:
             check_precision(args.precision, device.type, PROBLEMS[name].dtype)
         except ValueError as e:
             raise SpecError(f"--precision: on {name}, {e}") from None
+    if args.cuda_graphs and device.type != "cuda":
+        raise SpecError(f"--cuda-graphs: CUDA graphs need a CUDA device; this device is {device.type}")
     rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
-                         progress=lambda line: print(line, flush=True), precision=args.precision)
+                         progress=lambda line: print(line, flush=True), precision=args.precision,
+                         cuda_graphs=args.cuda_graphs)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "perf.csv", pd.DataFrame(rows))
     perf.plot_perf(rows, args.out / "perf.png")
@@ -383,6 +392,8 @@ def cmd_run(args) -> int:
     suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
                         args.data_dir, max_runs=args.max_runs, diagnostics=args.diagnostics,
                         diagnostics_at=_fractions(args.diagnostics_at), precision=args.precision)
+    if args.cuda_graphs:
+        suite = suite.with_cuda_graphs()
     if args.timeout is not None and not args.timeout > 0:
         raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = args.out or Path("results") / suite.name

@@ -94,7 +94,7 @@ def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int
         problem, first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
         first.steps, first.eval_every, device=device, on_progress=on_progress, time_limit_s=time_limit_s,
         lr_schedule=first.lr_schedule, diagnostics=first.diagnostics, diagnostics_at=first.diagnostics_at,
-        precision=first.precision,
+        precision=first.precision, cuda_graphs=first.cuda_graphs,
     )
 
 

@@ -21,9 +21,13 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganopt import Strategy, get_problem
+from ganopt.graphs import GRAPHABLE_SCHEMES, GraphedStep
+from ganopt.graphs import WARMUP_STEPS as GRAPH_WARMUP
 from ganopt.precision import DEFAULT_PRECISION, step_precision
 from ganopt.schemes import make_scheme
 from ganopt.train import Stack
+
+GRAPHED_WHAT = "ganopt stack, CUDA graph"
 
 # The reference nets of the performance anchors: G 256-128-128-2, D 2-128-128-1, batch 512.
 PERF_OPTIONS = {"latent_dim": 256, "g_hidden": [128, 128], "d_hidden": [128, 128], "batch_size": 512}
@@ -184,7 +188,10 @@ def plain_loop(options: dict, device: torch.device, min_seconds: float) -> dict:
 # -- (b) stacked training ----------------------------------------------------------------------
 
 def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device: torch.device,
-            min_seconds: float, precision: str = DEFAULT_PRECISION) -> dict:
+            min_seconds: float, precision: str = DEFAULT_PRECISION, cuda_graphs: bool = False) -> dict:
+    """Time one stacked step of K runs.  With `cuda_graphs`, the step is replayed from a CUDA
+    graph (ganopt.graphs), finiteness check and its host synchronisation included, as training
+    runs it; the matmuls are recorded from the eager step."""
     problem = get_problem(problem_name)
     opts = problem.check_options(options)
     strategy = strategy.resolve(problem.default_lr(opts))
@@ -204,11 +211,17 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
         with step_precision(precision, device):
             replay_alone()
 
+    flops, saved = _count_flops(step), _saved_activation_bytes(step)
+    evals = _evals_per_step(stack, scheme)
+    if cuda_graphs:
+        step = GraphedStep(stack, scheme, device, precision)
+        for _ in range(GRAPH_WARMUP + 1):  # eager warm-ups, then the capture
+            step()
     seconds, matmul_seconds = interleaved_seconds([step, replay], device, min_seconds)
     state = [t for player in (stack.G, stack.D) for t in player.update.tensors()]
-    memory = 2 * _bytes(game.theta + game.phi) + _bytes(state) + _saved_activation_bytes(step)
-    return {"seconds_per_step_per_run": seconds / k, "flops_per_step_per_run": _count_flops(step) / k,
-            "memory_bytes_per_run": memory / k, "grad_evals_per_step": _evals_per_step(stack, scheme),
+    memory = 2 * _bytes(game.theta + game.phi) + _bytes(state) + saved
+    return {"seconds_per_step_per_run": seconds / k, "flops_per_step_per_run": flops / k,
+            "memory_bytes_per_run": memory / k, "grad_evals_per_step": evals,
             "matmul_share": matmul_seconds / seconds, "matmul_seconds_per_step": matmul_seconds,
             "matmuls_per_step": n_matmuls}
 
@@ -220,9 +233,11 @@ def _evals_per_step(stack: Stack, scheme) -> float:
 
 
 def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: list[str], bases: list[str],
-             min_seconds: float, progress=print, precision: str = DEFAULT_PRECISION) -> list[dict]:
+             min_seconds: float, progress=print, precision: str = DEFAULT_PRECISION,
+             cuda_graphs: bool = False) -> list[dict]:
     """`precision` (ganopt.precision) applies to the stacked steps; the plain loop and the
-    2048³ matmul stay fp32 (their reference)."""
+    2048³ matmul stay fp32 (their reference).  With `cuda_graphs`, each scheme the graphs take
+    is timed twice, eager and replayed from a CUDA graph (rows "ganopt stack, CUDA graph")."""
     rows = []
     peak = matmul_flops_per_second(device)
     progress(f"matmul peak ({device}): {peak / 1e9:.1f} GFLOP/s (2048^3 fp32)")
@@ -243,11 +258,16 @@ def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: 
                 if strategy is None:
                     progress(f"{problem:9s} {scheme} does not work with {base_update}: skipped")
                     continue
+                graphs = [False] + ([True] if cuda_graphs and scheme in GRAPHABLE_SCHEMES else [])
+                if cuda_graphs and scheme not in GRAPHABLE_SCHEMES:
+                    progress(f"{problem:9s} {scheme} cannot be captured as a CUDA graph: timed eagerly only")
                 for k in ks:
-                    result = stacked(problem, options, strategy, k, device, min_seconds, precision)
-                    rows.append({**_row(problem, "ganopt stack", scheme, base_update, k, result, peak, baseline),
-                                 "precision": precision})
-                    progress(_line(rows[-1]))
+                    for graphed in graphs:
+                        result = stacked(problem, options, strategy, k, device, min_seconds, precision, graphed)
+                        what = GRAPHED_WHAT if graphed else "ganopt stack"
+                        rows.append({**_row(problem, what, scheme, base_update, k, result, peak, baseline),
+                                     "precision": precision, "cuda_graphs": graphed})
+                        progress(_line(rows[-1]))
     return rows
 
 
@@ -294,16 +314,16 @@ def plot_perf(rows: list[dict], path: Path) -> None:
 
     from .plots import legend_outside, save, strategy_colors
 
-    stacked_rows = [r for r in rows if r["what"] == "ganopt stack"]
+    stacked_rows = [r for r in rows if r["what"] in ("ganopt stack", GRAPHED_WHAT)]
     problems = list(dict.fromkeys(r["problem"] for r in stacked_rows))
     fig, axes = plt.subplots(1, len(problems), figsize=(6.5 * len(problems), 4.5), squeeze=False)
-    labels = [f"{r['scheme']}/{r['base']}" for r in stacked_rows]
+    labels = [f"{r['scheme']}/{r['base']}" + (" (CUDA graph)" if r.get("cuda_graphs") else "") for r in stacked_rows]
     colors = strategy_colors(labels)
     for ax, problem in zip(axes[0], problems):
         for label in dict.fromkeys(labels):
-            pts = [r for r in stacked_rows if r["problem"] == problem and f"{r['scheme']}/{r['base']}" == label]
+            pts = [r for r, lab in zip(stacked_rows, labels) if r["problem"] == problem and lab == label]
             ax.plot([r["k"] for r in pts], [r["us_per_step_per_run"] for r in pts], "o-", label=label, color=colors[label])
-        plain = [r for r in rows if r["problem"] == problem and r["what"] != "ganopt stack"]
+        plain = [r for r in rows if r["problem"] == problem and r["what"].startswith("plain")]
         if plain:
             ax.axhline(plain[0]["us_per_step_per_run"], color="grey", ls="--", label="plain per-run loop")
         ax.set_xscale("log", base=2)

@@ -42,7 +42,7 @@ def key(row: dict) -> str:
     # fp32 keys read as before precisions existed; another precision is another step
     precision = row.get("precision", DEFAULT_PRECISION)
     return f"{row['problem']}/{row['scheme']}/{row['base']}/K={row['k']}" + \
-        ("" if precision == DEFAULT_PRECISION else f"/{precision}")
+        ("" if precision == DEFAULT_PRECISION else f"/{precision}") + ("/graph" if row.get("cuda_graphs") else "")
 
 
 def normalized(rows: list[dict]) -> dict[str, float]:

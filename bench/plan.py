@@ -29,7 +29,7 @@ def plan_stacks(runs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK) -> list
     groups: dict[tuple, list[RunSpec]] = {}
     for run in runs:
         key = (run.problem, json.dumps(run.options, sort_keys=True), run.strategy.stack_key, run.steps, run.eval_every,
-               run.lr_schedule, run.diagnostics, run.diagnostics_at, run.precision)
+               run.lr_schedule, run.diagnostics, run.diagnostics_at, run.precision, run.cuda_graphs)
         groups.setdefault(key, []).append(run)
     stacks = []
     for members in groups.values():

@@ -38,6 +38,7 @@ import ganopt
 from ganopt import Strategy, get_problem, get_strategy
 from ganopt.problems import PROBLEMS
 from ganopt.diagnostics import SPECTRUM_AT
+from ganopt.graphs import check_cuda_graphs
 from ganopt.precision import DEFAULT_PRECISION, PRECISIONS, check_precision
 from ganopt.schedules import LR_SCHEDULES
 from ganopt.strategies import STRATEGIES
@@ -90,6 +91,8 @@ class RunSpec:
     diagnostics: bool = False  # ganopt.diagnostics recorded at its evaluations
     diagnostics_at: tuple[float, ...] = SPECTRUM_AT  # fractions of the budget that get a spectrum
     precision: str = DEFAULT_PRECISION  # ganopt.precision: the arithmetic of the training steps
+    # ganopt.graphs: how the steps are launched, not what they compute (not part of the id, like threads)
+    cuda_graphs: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec and the code version, as plain JSON-able data."""
@@ -171,11 +174,12 @@ class GridCell:
     diagnostics: bool = False
     diagnostics_at: tuple[float, ...] = SPECTRUM_AT
     precision: str = DEFAULT_PRECISION
+    cuda_graphs: bool = False
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
         return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
                        self.device, self.code, phase, trial, self.inputs, self.lr_schedule, self.diagnostics,
-                       self.diagnostics_at, self.precision)
+                       self.diagnostics_at, self.precision, self.cuda_graphs)
 
 
 @dataclass
@@ -190,6 +194,17 @@ class Suite:
     plugins: list[Path] = dataclasses.field(default_factory=list)  # loaded; workers load them too
     warnings: list[str] = dataclasses.field(default_factory=list)  # for the user, before anything runs
     references: list[Reference] = dataclasses.field(default_factory=list)  # published numbers ([[reference]])
+
+    def with_cuda_graphs(self) -> Suite:
+        """The same suite with every step replayed from a CUDA graph (ganopt.graphs); SpecError,
+        in one line, where a run cannot be captured."""
+        for cell in self.grid:
+            try:
+                check_cuda_graphs(cell.device, cell.strategy.scheme, [cell.strategy.base], cell.diagnostics)
+            except ValueError as e:
+                raise SpecError(f"--cuda-graphs: {cell.strategy.name}: {e}") from None
+        return dataclasses.replace(self, runs=[dataclasses.replace(r, cuda_graphs=True) for r in self.runs],
+                                   grid=[dataclasses.replace(c, cuda_graphs=True) for c in self.grid])
 
     def eval_runs(self, best_trial: dict[tuple[str, str], int]) -> list[RunSpec]:
         """With tuning: each strategy's best trial, run on the suite's (fresh) seeds."""

@@ -237,7 +237,7 @@ class Unrolled(Scheme):
 
     def step(self):
         s = self.stack
-        draw = s.draws
+        draw = s.draws.clone() if isinstance(s.draws, torch.Tensor) else s.draws  # (a device counter advances in place)
         grad_g, grad_d = s.field("gd")
         k = self.setting("unroll_steps")
         if k > 0:

@@ -27,6 +27,8 @@ from typing import Any, Callable
 import torch
 
 from .diagnostics import SPECTRUM_AT, diagnose, spectrum_steps
+from .graphs import WARMUP_STEPS as GRAPH_WARMUP
+from .graphs import EagerStep, check_cuda_graphs, step_runner
 from .metrics import stacked_norm
 from .precision import DEFAULT_PRECISION, check_precision, step_precision
 from .problems import Game, Problem
@@ -261,18 +263,9 @@ def _build(problem: Problem, options: dict[str, Any], strategies: list[Strategy]
 
 def _train_step(stack: Stack, scheme, device: torch.device, precision: str = DEFAULT_PRECISION
                 ) -> torch.Tensor | None:
-    """One step (its arithmetic at `precision`, ganopt.precision); runs whose parameters became
+    """One eager step (its arithmetic at `precision`, ganopt.precision); runs whose parameters became
     non-finite are frozen.  Returns the [K] mask of finite runs when some run is not finite, else None."""
-    with step_precision(precision, device):
-        scheme.step()
-    finite = stack.finite_runs()
-    all_finite = bool(finite.all())
-    if not all_finite:  # (re-)freeze every non-finite run: a scheme's stored direction may still carry inf
-        stack.G.freeze(~finite)
-        stack.D.freeze(~finite)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return None if all_finite else finite
+    return EagerStep(stack, scheme, device, precision)()
 
 
 def cost_key(strategy: Strategy) -> tuple[str, str]:
@@ -283,7 +276,7 @@ def cost_key(strategy: Strategy) -> tuple[str, str]:
 def seconds_per_step(problem: Problem, options: dict[str, Any], strategy: Strategy, seed: int,
                      device: str | torch.device = "cpu", warmup: int = 3, min_steps: int = 5,
                      min_seconds: float = 0.2, max_seconds: float = 1.0,
-                     precision: str = DEFAULT_PRECISION) -> float:
+                     precision: str = DEFAULT_PRECISION, cuda_graphs: bool = False) -> float:
     """Seconds per training step of `strategy` trained alone (a K = 1 stack) on `device`.
 
     Why: a run's wall time is charged as its steps times this, so that it does not depend on
@@ -296,12 +289,13 @@ def seconds_per_step(problem: Problem, options: dict[str, Any], strategy: Strate
     """
     device = torch.device(device)
     _, stack, scheme = _build(problem, options, [strategy], [seed], device)
-    for _ in range(warmup):
-        _train_step(stack, scheme, device, precision)
+    train_step = step_runner(stack, scheme, device, precision, cuda_graphs)
+    for _ in range(warmup + (GRAPH_WARMUP + 1 if cuda_graphs else 0)):  # with graphs: time replays, not the capture
+        train_step()
     times: list[float] = []
     while sum(times) < max_seconds and (len(times) < min_steps or sum(times) < min_seconds):
         start = time.perf_counter()
-        _train_step(stack, scheme, device, precision)
+        train_step()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -321,6 +315,7 @@ def train_stack(
     diagnostics: bool = False,
     diagnostics_at: tuple[float, ...] = SPECTRUM_AT,
     precision: str = DEFAULT_PRECISION,
+    cuda_graphs: bool = False,
 ) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
@@ -338,6 +333,8 @@ def train_stack(
     they never change the trajectory.
     `precision` (ganopt.precision: fp32, tf32, bf16) is the arithmetic of the training steps;
     evaluations run in the problem's dtype.
+    `cuda_graphs` (ganopt.graphs) replays each step from a CUDA graph: the same steps, launched
+    at once; CUDA only, for the schemes and base updates a graph can hold.
     `on_progress(step, steps)` is called after every step (cheap; the caller throttles).
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
     `on_progress` calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
@@ -354,11 +351,14 @@ def train_stack(
         raise ValueError("seeds must lie in [0, 2**32)")
     lr_factor(lr_schedule, 1, steps)  # an unknown schedule is refused before anything is built
     check_precision(precision, torch.device(device).type, problem.dtype)
+    if cuda_graphs:
+        check_cuda_graphs(torch.device(device).type, strategies[0].scheme, [s.base for s in strategies], diagnostics)
     at = [0]  # the step in progress, for the time limit's message
     try:
         with alarm(time_limit_s):
             return _train(problem, options, strategies, seeds, steps, eval_every, torch.device(device), on_progress,
-                          time_limit_s, calibrate, at, lr_schedule, diagnostics, diagnostics_at, precision)
+                          time_limit_s, calibrate, at, lr_schedule, diagnostics, diagnostics_at, precision,
+                          cuda_graphs)
     except TimeLimitExceeded:
         where = f"at step {at[0]} of {steps}" if at[0] else "before the first step"
         raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s {where}") from None
@@ -366,7 +366,7 @@ def train_stack(
 
 def _train(problem, options, strategies, seeds, steps, eval_every, device, on_progress, time_limit_s, calibrate,
            at, lr_schedule="constant", diagnostics=False, diagnostics_at=SPECTRUM_AT,
-           precision=DEFAULT_PRECISION) -> StackResult:
+           precision=DEFAULT_PRECISION, cuda_graphs=False) -> StackResult:
     k = len(seeds)
     started = time.perf_counter()
     # a step's cost depends on the base update and the gradient estimate (the scheme is the
@@ -374,7 +374,8 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
     first: dict[tuple[str, str], tuple[Strategy, int]] = {}
     for strategy, seed in zip(strategies, seeds):
         first.setdefault(cost_key(strategy), (strategy, seed))
-    calibrated = {key: seconds_per_step(problem, options, s, seed, device, precision=precision) if calibrate
+    calibrated = {key: seconds_per_step(problem, options, s, seed, device, precision=precision,
+                                             cuda_graphs=cuda_graphs) if calibrate
                   else float("nan")
                   for key, (s, seed) in first.items()}
     step_seconds = [calibrated[cost_key(s)] for s in strategies]
@@ -404,6 +405,7 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
 
     base_lr = (stack.G.lr.clone(), stack.D.lr.clone())
     evaluate(0)
+    train_step = step_runner(stack, scheme, device, precision, cuda_graphs)  # after evaluate(0): it resets the counters
     for step in range(1, steps + 1):
         at[0] = step
         if lr_schedule != "constant":  # frozen (diverged) runs keep a zero rate
@@ -411,7 +413,7 @@ def _train(problem, options, strategies, seeds, steps, eval_every, device, on_pr
             for player, base in zip((stack.G, stack.D), base_lr):
                 player.lr.copy_(torch.where(alive, base * factor, torch.zeros_like(base)))
         start = time.perf_counter()
-        finite = _train_step(stack, scheme, device, precision)
+        finite = train_step()
         if finite is not None:
             for i in (alive & ~finite).nonzero().flatten().tolist():
                 diverged_step[i] = step

@@ -46,6 +46,8 @@ class MixtureGame(Game):
         self.opts = opts
         self.seeds = seeds.to(device)
         self.full_batch = torch.as_tensor(full_batch, dtype=torch.bool).expand(seeds.shape[0]).to(device)
+        # known now: a step reads no device value to choose its path (a CUDA graph could not hold that)
+        self._all_full, self._any_full = bool(self.full_batch.all()), bool(self.full_batch.any())
         z, g, d = opts["latent_dim"], tuple(opts["g_hidden"]), tuple(opts["d_hidden"])
         std = opts["init_std"]
         self.theta = [p.requires_grad_() for p in init_mlp((z, *g, 2), seeds, Stream.INIT_G, device,
@@ -68,11 +70,11 @@ class MixtureGame(Game):
         return self.centers[mode] + self.std * noise
 
     def batch(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if bool(self.full_batch.all()):
+        if self._all_full:
             if self._fixed is None:
                 self._fixed = self._draw_batch(0)
             return self._fixed
-        counters = torch.where(self.full_batch, 0, draw) if bool(self.full_batch.any()) else draw
+        counters = torch.where(self.full_batch, 0, draw) if self._any_full else draw
         return self._draw_batch(counters)
 
     def _draw_batch(self, draw):

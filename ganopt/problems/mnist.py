@@ -200,6 +200,8 @@ class ImageGame(Game):
         self.seeds = seeds.to(device)
         k = seeds.shape[0]
         self.full_batch = torch.as_tensor(full_batch, dtype=torch.bool).expand(k).to(device)
+        # known now: a step reads no device value to choose its path (a CUDA graph could not hold that)
+        self._all_full, self._any_full = bool(self.full_batch.all()), bool(self.full_batch.any())
         digits = load_digits(opts["data_dir"], "train", opts["verify_checksum"])
         self.data = torch.from_numpy(digits.floats()).to(device)  # [N, 28, 28]
         self.latent = opts["latent_dim"] or LATENT[opts["arch"]]
@@ -214,11 +216,11 @@ class ImageGame(Game):
         return self.data[idx.to(self.device)]
 
     def batch(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if bool(self.full_batch.all()):
+        if self._all_full:
             if self._fixed is None:
                 self._fixed = self._draw_batch(0)
             return self._fixed
-        counters = torch.where(self.full_batch.cpu(), 0, draw) if bool(self.full_batch.any()) else draw
+        counters = torch.where(self.full_batch, 0, draw) if self._any_full else draw
         return self._draw_batch(counters)
 
     def _draw_batch(self, draw):

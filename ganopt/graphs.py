@@ -1,0 +1,150 @@
+"""How a training step is run: eagerly, or captured once as a CUDA graph and replayed.
+
+A stacked step of small networks launches hundreds of small kernels; on a GPU the time to
+launch them, not the arithmetic, sets the step's time.  A CUDA graph records the whole step
+(the draws, forward and backward, the base updates, the parameter moves and the finiteness
+check) once and replays it with one launch.  A graph replays fixed kernels on fixed memory, so
+everything that changes from step to step must live in device tensors updated in place:
+
+- the draw counter (`Stack.draws`) and each base update's step counter `t` become device
+  tensors, advanced inside the graph (the counter-based streams of ganopt.rng and Adam's bias
+  correction read them there);
+- learning rates are read from the players' `lr` tensors, which schedules and freezing update
+  in place;
+- the step's gradient-evaluation count, a host number, is taken from the captured step and
+  added after every replay.
+
+What a graph cannot hold is refused up front, in one line: devices other than CUDA, schemes
+whose step keeps Python state between steps (optimistic: last step's direction; lookahead:
+a step count; CGD: an iterative solve), base updates without an in-place step (a plugin's
+`apply`-only update), and diagnostics (their probes evaluate the field between steps).
+
+The first `WARMUP_STEPS` steps run eagerly on a side stream (the lazy initialisations of
+cuBLAS and autograd must not happen inside a capture); the next step is captured and every
+step from then on is a replay.  All steps are real training steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .precision import DEFAULT_PRECISION, step_precision
+from .updates import SGD, Adam, Momentum, MixedUpdate
+
+GRAPHABLE_SCHEMES = ("simultaneous", "alternating", "extragradient", "consensus", "sga", "unrolled")
+_IN_PLACE_UPDATES = (SGD, Momentum, Adam)  # their `direction` updates the state's buffers in place
+WARMUP_STEPS = 3
+
+
+def check_cuda_graphs(device_type: str, scheme: str, bases: list[str] | tuple[str, ...] = (),
+                      diagnostics: bool = False) -> None:
+    """Raise ValueError, in one line, where a step cannot be captured as a CUDA graph."""
+    if device_type != "cuda":
+        raise ValueError(f"CUDA graphs need a CUDA device; this device is {device_type}")
+    if scheme not in GRAPHABLE_SCHEMES:
+        raise ValueError(f"scheme {scheme!r} keeps Python state between steps and cannot be captured; "
+                         f"CUDA graphs take: {', '.join(GRAPHABLE_SCHEMES)}")
+    other = sorted(set(bases) - {cls.name for cls in _IN_PLACE_UPDATES})
+    if other:
+        raise ValueError(f"base update(s) {', '.join(other)} have no in-place step and cannot be captured; "
+                         f"CUDA graphs take: {', '.join(cls.name for cls in _IN_PLACE_UPDATES)}")
+    if diagnostics:
+        raise ValueError("diagnostics evaluate the field between steps and cannot run with CUDA graphs")
+
+
+def finish_step(stack) -> torch.Tensor | None:
+    """After a step: freeze the runs whose parameters are not finite.  Returns the [K] mask of
+    finite runs when some run is not finite, else None."""
+    finite = stack.finite_runs()
+    return _freeze_non_finite(stack, finite)
+
+
+def _freeze_non_finite(stack, finite: torch.Tensor) -> torch.Tensor | None:
+    if bool(finite.all()):  # one host synchronisation per step
+        return None
+    stack.G.freeze(~finite)  # (re-)freeze every non-finite run: a scheme's stored direction may still carry inf
+    stack.D.freeze(~finite)
+    return finite
+
+
+class EagerStep:
+    """One step as plain PyTorch calls."""
+
+    def __init__(self, stack, scheme, device: torch.device, precision: str = DEFAULT_PRECISION):
+        self.stack, self.scheme, self.device, self.precision = stack, scheme, device, precision
+
+    def __call__(self) -> torch.Tensor | None:
+        with step_precision(self.precision, self.device):
+            self.scheme.step()
+        finite = finish_step(self.stack)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return finite
+
+
+class GraphedStep(EagerStep):
+    """One step replayed from a CUDA graph (captured at the call after WARMUP_STEPS eager ones)."""
+
+    def __init__(self, stack, scheme, device: torch.device, precision: str = DEFAULT_PRECISION):
+        check_cuda_graphs(device.type, scheme.name, _base_names(stack))
+        super().__init__(stack, scheme, device, precision)
+        _counters_on_device(stack, device)
+        self.calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.side = torch.cuda.Stream(device)
+
+    def __call__(self) -> torch.Tensor | None:
+        self.calls += 1
+        if self.calls <= WARMUP_STEPS:
+            self.side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self.side):
+                finite = super().__call__()
+            torch.cuda.current_stream(self.device).wait_stream(self.side)
+            return finite
+        if self.graph is None:
+            self._capture()
+        self.graph.replay()
+        self.stack.grad_evals += self.evals_per_step
+        self.stack.last.update(self.last)  # the graph's outputs, whatever an evaluation put there since
+        return _freeze_non_finite(self.stack, self.finite)
+
+    def _capture(self) -> None:
+        stack = self.stack
+        before = stack.grad_evals
+        torch.cuda.synchronize(self.device)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            with step_precision(self.precision, self.device):
+                self.scheme.step()
+            self.finite = stack.finite_runs()
+        self.evals_per_step = stack.grad_evals - before  # capturing ran nothing: count it at each replay
+        stack.grad_evals = before
+        self.last: dict[str, Any] = dict(stack.last)
+
+
+def _updates(stack) -> list:
+    """The base updates of both players (each group of a mixed stack)."""
+    out = []
+    for update in (stack.G.update, stack.D.update):
+        out += [u for _, u in update.groups] if isinstance(update, MixedUpdate) else [update]
+    return out
+
+
+def _base_names(stack) -> list[str]:
+    return [u.name if type(u) in _IN_PLACE_UPDATES else f"{u.name} ({type(u).__name__})" for u in _updates(stack)]
+
+
+def _counters_on_device(stack, device: torch.device) -> None:
+    """Host step counters become device tensors advanced in place (`+= 1` on a tensor is in place)."""
+    if not isinstance(stack.draws, torch.Tensor):
+        stack.draws = torch.tensor(stack.draws, dtype=torch.int64, device=device)
+    for u in _updates(stack):
+        if not isinstance(u.t, torch.Tensor):
+            u.t = torch.tensor(float(u.t), dtype=torch.float64, device=device)
+
+
+def step_runner(stack, scheme, device: torch.device, precision: str = DEFAULT_PRECISION,
+                cuda_graphs: bool = False) -> EagerStep:
+    return (GraphedStep if cuda_graphs else EagerStep)(stack, scheme, device, precision)

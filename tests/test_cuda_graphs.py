@@ -1,0 +1,117 @@
+"""CUDA graphs (ganopt.graphs): what a CPU can check (the device counters a graph needs change
+no number; what cannot be captured is refused in one line), and, on a CUDA machine, that a
+replayed step trains exactly as the eager step does."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ganopt import get_problem, get_strategy
+from ganopt.graphs import GRAPHABLE_SCHEMES, EagerStep, _counters_on_device, check_cuda_graphs, step_runner
+from ganopt.train import _build, train_stack
+
+SMALL = {"latent_dim": 8, "g_hidden": [16, 16], "d_hidden": [16, 16], "batch_size": 32, "eval_samples": 2500}
+# every scheme a graph holds, with each in-place base update among them, and a mixed stack
+GRAPHED = [("adam", "sgd"), ("ttur", "momentum"), ("alt-adam", "alt-sgd"), ("extra-adam", "extragradient"),
+           ("consensus-adam", "consensus"), ("sga-adam", "sga"), ("unrolled", "unrolled")]
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _stack(names: tuple[str, ...], device: str, options=SMALL, seeds=(3, 4)):
+    problem = get_problem("ring8")
+    opts = problem.check_options(options)
+    strategies = [get_strategy(n).resolve(problem.default_lr(opts)) for n in names]
+    if names[0] == "unrolled":
+        strategies = [dataclasses.replace(s, hyper={"unroll_steps": 2}) for s in strategies]
+    return _build(problem, opts, strategies, list(seeds), torch.device(device))
+
+
+def _params(game) -> list[torch.Tensor]:
+    return [p.detach().cpu().clone() for p in game.theta + game.phi]
+
+
+@pytest.mark.parametrize("names", GRAPHED, ids=lambda n: "+".join(n))
+def test_device_counters_change_no_number(names):
+    """A graph needs the draw counter and the updates' step counters as tensors advanced in
+    place; eagerly, on a CPU, those train exactly as the host counters do (the unrolled scheme
+    keeps its own copy of the draw index, the streams read the same keys, Adam's bias
+    corrections agree)."""
+    results = []
+    for on_device in (False, True):
+        game, stack, scheme = _stack(names, "cpu")
+        if on_device:
+            _counters_on_device(stack, torch.device("cpu"))
+        step = EagerStep(stack, scheme, torch.device("cpu"))
+        for _ in range(5):
+            step()
+        results.append((_params(game), float(stack.grad_evals), int(stack.draws)))
+    (plain, evals, draws), (counted, evals_t, draws_t) = results
+    assert (evals, draws) == (evals_t, draws_t) and draws > 0
+    for a, b in zip(plain, counted):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_what_a_graph_cannot_hold_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="need a CUDA device; this device is cpu"):
+        check_cuda_graphs("cpu", "simultaneous", ["adam"])
+    with pytest.raises(ValueError, match="scheme 'optimistic' keeps Python state.*simultaneous, alternating"):
+        check_cuda_graphs("cuda", "optimistic", ["sgd"])
+    with pytest.raises(ValueError, match="base update.*rmsprop"):
+        check_cuda_graphs("cuda", "simultaneous", ["adam", "rmsprop"])
+    with pytest.raises(ValueError, match="diagnostics"):
+        check_cuda_graphs("cuda", "simultaneous", ["adam"], diagnostics=True)
+    problem = get_problem("ring8")
+    opts = problem.check_options(SMALL)
+    strategy = get_strategy("adam").resolve(problem.default_lr(opts))
+    with pytest.raises(ValueError, match="CUDA device"):
+        train_stack(problem, opts, [strategy], [0], 2, 2, calibrate=False, cuda_graphs=True)
+
+
+def test_the_cli_refuses_cuda_graphs_on_a_cpu_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bench", "run", "--problems", "ring8", "--strategies", "adam",
+                           "--steps", "2", "--seeds", "1", "--device", "cpu", "--cuda-graphs",
+                           "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--cuda-graphs" in lines[0] and "CUDA device" in lines[0], done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@needs_cuda
+@pytest.mark.parametrize("names", GRAPHED, ids=lambda n: "+".join(n))
+def test_a_replayed_step_trains_as_the_eager_step(names):
+    """Eight steps: three eager warm-ups, the capture and its replay, four more replays; every
+    parameter, the draw count and the evaluation count as the eager steps leave them."""
+    results = []
+    for graphs in (False, True):
+        game, stack, scheme = _stack(names, "cuda")
+        step = step_runner(stack, scheme, torch.device("cuda"), cuda_graphs=graphs)
+        for _ in range(8):
+            step()
+        torch.cuda.synchronize()
+        results.append((_params(game), float(stack.grad_evals), int(stack.draws), stack.last["loss_d"].cpu()))
+    (eager, evals, draws, loss), (graphed, evals_g, draws_g, loss_g) = results
+    assert (evals, draws) == (evals_g, draws_g)
+    torch.testing.assert_close(loss, loss_g, rtol=1e-5, atol=1e-6)
+    for a, b in zip(eager, graphed):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@needs_cuda
+def test_a_diverging_run_is_frozen_under_graphs_as_eagerly():
+    problem = get_problem("ring8")
+    opts = problem.check_options(SMALL)
+    good = get_strategy("adam").resolve(problem.default_lr(opts))
+    bad = dataclasses.replace(good, lr_g=1e30, lr_d=1e30)
+    out = [train_stack(problem, opts, [good, bad], [0, 1], 12, 4, device="cuda", calibrate=False, cuda_graphs=g)
+           for g in (False, True)]
+    assert out[0].status == out[1].status == ["done", "diverged"]
+    assert out[0].diverged_step == out[1].diverged_step
+    assert out[0].records[0][-1]["mode_overlap"] == pytest.approx(out[1].records[0][-1]["mode_overlap"], abs=1e-6)
+    assert out[0].records[0][-1]["loss_d"] == pytest.approx(out[1].records[0][-1]["loss_d"], rel=1e-5)
