@@ -196,9 +196,8 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
     opts = problem.check_options(options)
     strategy = strategy.resolve(problem.default_lr(opts))
     strategy = dataclasses.replace(strategy, lr_g=strategy.lr_g * 0.1, lr_d=strategy.lr_d * 0.1)
-    game = problem.build(opts, torch.arange(k, dtype=torch.int64), strategy.estimate == "full", device)
-    stack = Stack(game, [strategy] * k, device)
-    scheme = make_scheme(strategy.scheme, stack, strategy.d_steps)
+    stack, scheme = _build_stack(problem, opts, strategy, k, device)
+    game = stack.game
 
     def step():
         with step_precision(precision, device):
@@ -213,7 +212,8 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
 
     flops, saved = _count_flops(step), _saved_activation_bytes(step)
     evals = _evals_per_step(stack, scheme)
-    if cuda_graphs:
+    if cuda_graphs:  # a fresh stack: autograd nodes of the eager steps above must not reach into the capture
+        stack, scheme = _build_stack(problem, opts, strategy, k, device)
         step = GraphedStep(stack, scheme, device, precision)
         for _ in range(GRAPH_WARMUP + 1):  # eager warm-ups, then the capture
             step()
@@ -224,6 +224,12 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
             "memory_bytes_per_run": memory / k, "grad_evals_per_step": evals,
             "matmul_share": matmul_seconds / seconds, "matmul_seconds_per_step": matmul_seconds,
             "matmuls_per_step": n_matmuls}
+
+
+def _build_stack(problem, opts: dict, strategy: Strategy, k: int, device: torch.device):
+    game = problem.build(opts, torch.arange(k, dtype=torch.int64), strategy.estimate == "full", device)
+    stack = Stack(game, [strategy] * k, device)
+    return stack, make_scheme(strategy.scheme, stack, strategy.d_steps)
 
 
 def _evals_per_step(stack: Stack, scheme) -> float:

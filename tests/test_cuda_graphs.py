@@ -115,3 +115,27 @@ def test_a_diverging_run_is_frozen_under_graphs_as_eagerly():
     assert out[0].diverged_step == out[1].diverged_step
     assert out[0].records[0][-1]["mode_overlap"] == pytest.approx(out[1].records[0][-1]["mode_overlap"], abs=1e-6)
     assert out[0].records[0][-1]["loss_d"] == pytest.approx(out[1].records[0][-1]["loss_d"], rel=1e-5)
+
+
+def test_bench_perf_refuses_cuda_graphs_on_a_cpu_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bench", "perf", "--device", "cpu", "--k", "1", "--cuda-graphs",
+                           "--out", str(tmp_path / "perf")], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == "error: --cuda-graphs: CUDA graphs need a CUDA device; this device is cpu"
+
+
+def test_cuda_graphs_change_how_steps_launch_not_the_run_id():
+    """Like the thread count, graphs change how a step is launched, not the run: a store's
+    results are found again with or without them."""
+    from bench.spec import build_suite
+
+    suite = build_suite(None, "ring8", "adam,extra-adam", 2, 10)
+    graphed = dataclasses.replace(suite, grid=[dataclasses.replace(c, device="cuda") for c in suite.grid])
+    with pytest.raises(Exception, match="CUDA device"):
+        suite.with_cuda_graphs()
+    # on a CUDA suite every run is marked, and keeps its id
+    cells = graphed.with_cuda_graphs().grid
+    assert all(c.cuda_graphs for c in cells)
+    assert [c.run(0).run_id for c in cells] == [c.run(0).run_id for c in graphed.grid]
+    assert all(r.cuda_graphs for r in dataclasses.replace(graphed, runs=[c.run(0) for c in graphed.grid])
+               .with_cuda_graphs().runs)
