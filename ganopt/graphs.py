@@ -115,7 +115,8 @@ class GraphedStep(EagerStep):
         before = stack.grad_evals
         torch.cuda.synchronize(self.device)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # thread_local: CUDA calls of other threads (another stack in a Dask worker) stay legal during the capture
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             with step_precision(self.precision, self.device):
                 self.scheme.step()
             self.finite = stack.finite_runs()

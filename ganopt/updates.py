@@ -71,11 +71,15 @@ class BaseUpdate:
 
     def state_dict(self) -> dict[str, Any]:
         """A copy of the whole state (buffers and step counter)."""
-        return {"t": self.t, **{b: [x.clone() for x in self.state[b]] for b in self.buffers}}
+        t = self.t.clone() if isinstance(self.t, torch.Tensor) else self.t  # a device counter (ganopt.graphs)
+        return {"t": t, **{b: [x.clone() for x in self.state[b]] for b in self.buffers}}
 
     @torch.no_grad()
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.t = state["t"]
+        if isinstance(self.t, torch.Tensor):  # in place: a captured CUDA graph reads this very tensor
+            self.t.copy_(torch.as_tensor(state["t"]))
+        else:
+            self.t = state["t"]
         for b in self.buffers:
             for x, saved in zip(self.state[b], state[b]):
                 x.copy_(saved)
