@@ -96,8 +96,8 @@ def make_parser() -> argparse.ArgumentParser:
                           + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
     run.add_argument("--cuda-graphs", action="store_true",
                      help="replay each training step from a CUDA graph (ganopt.graphs): the same steps with one "
-                          "launch each; CUDA only, for the schemes simultaneous, alternating, extragradient, consensus, "
-                          "sga and unrolled with sgd, momentum or adam")
+                          "launch each; CUDA only; the schemes simultaneous, alternating, extragradient, consensus, "
+                          "sga and unrolled with sgd, momentum or adam (other strategies train eagerly, with a warning)")
     run.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
                      help=f"refuse a plan of more than N runs (default {MAX_RUNS:,}): a typo in --seeds is not a week "
                           "of work")
@@ -122,6 +122,8 @@ def make_parser() -> argparse.ArgumentParser:
     add_threads(tune)
     tune.add_argument("--workers", type=int, help="worker processes for --executor processes (default: the CPUs "
                                                   "this process may use)")
+    tune.add_argument("--cuda-graphs", action="store_true",
+                      help="replay the trials' steps from CUDA graphs where a graph can hold them (as `run`)")
     tune.add_argument("--quiet", action="store_true", help="no progress lines")
 
     report = commands.add_parser("report", help="regenerate tables, plots and the HTML report from stored results")
@@ -313,6 +315,8 @@ def cmd_tune(args) -> int:
                         use_tuned=False)
     if suite.tuning is None:
         raise SpecError(f"--suite {args.suite}: a tuning suite needs a [tuning] table")
+    if args.cuda_graphs:
+        suite = suite.with_cuda_graphs()
     if any(run.precision != DEFAULT_PRECISION for run in suite.runs):  # the table's rates are loaded by fp32 runs too
         raise SpecError(f"--suite {args.suite}: bench tune trains at fp32 (the tuned table holds one rate per "
                         "preset and problem); remove its precision setting")
@@ -322,6 +326,8 @@ def cmd_tune(args) -> int:
     args.force, args.timeout, args.plugin_paths, args.retries, args.scheduler = False, None, [], 2, None
     check_executor(args)
     with Store(args.store) as store:
+        for warning in suite.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         env = environment(device)
         try:
             train_pending(store, suite.name, suite.runs, device, env, args, "tuning trials")

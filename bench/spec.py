@@ -196,15 +196,25 @@ class Suite:
     references: list[Reference] = dataclasses.field(default_factory=list)  # published numbers ([[reference]])
 
     def with_cuda_graphs(self) -> Suite:
-        """The same suite with every step replayed from a CUDA graph (ganopt.graphs); SpecError,
-        in one line, where a run cannot be captured."""
+        """The same suite with every step that a CUDA graph can hold replayed from one
+        (ganopt.graphs); the other strategies train eagerly, each named in a warning.  SpecError,
+        in one line, off CUDA."""
+        graphed, warnings = set(), []
         for cell in self.grid:
             try:
                 check_cuda_graphs(cell.device, cell.strategy.scheme, [cell.strategy.base], cell.diagnostics)
             except ValueError as e:
-                raise SpecError(f"--cuda-graphs: {cell.strategy.name}: {e}") from None
-        return dataclasses.replace(self, runs=[dataclasses.replace(r, cuda_graphs=True) for r in self.runs],
-                                   grid=[dataclasses.replace(c, cuda_graphs=True) for c in self.grid])
+                if cell.device != "cuda":
+                    raise SpecError(f"--cuda-graphs: {e}") from None
+                warnings.append(f"--cuda-graphs: {cell.problem} · {cell.strategy.name} trains eagerly: {e}")
+            else:
+                graphed.add((cell.problem, cell.strategy.name))
+
+        def mark(x):
+            return dataclasses.replace(x, cuda_graphs=(x.problem, x.strategy.name) in graphed)
+
+        return dataclasses.replace(self, runs=[mark(r) for r in self.runs], grid=[mark(c) for c in self.grid],
+                                   warnings=self.warnings + warnings)
 
     def eval_runs(self, best_trial: dict[tuple[str, str], int]) -> list[RunSpec]:
         """With tuning: each strategy's best trial, run on the suite's (fresh) seeds."""

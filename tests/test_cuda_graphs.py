@@ -179,16 +179,20 @@ def test_bench_perf_refuses_cuda_graphs_on_a_cpu_in_one_line(tmp_path):
 
 def test_cuda_graphs_change_how_steps_launch_not_the_run_id():
     """Like the thread count, graphs change how a step is launched, not the run: a store's
-    results are found again with or without them."""
-    from bench.spec import build_suite
+    results are found again with or without them.  A strategy a graph cannot hold trains
+    eagerly, named in a warning."""
+    from bench.spec import SpecError, build_suite
 
-    suite = build_suite(None, "ring8", "adam,extra-adam", 2, 10)
-    graphed = dataclasses.replace(suite, grid=[dataclasses.replace(c, device="cuda") for c in suite.grid])
-    with pytest.raises(Exception, match="CUDA device"):
+    suite = build_suite(None, "ring8", "adam,extra-adam,optimistic", 2, 10)
+    with pytest.raises(SpecError, match="--cuda-graphs: CUDA graphs need a CUDA device"):
         suite.with_cuda_graphs()
-    # on a CUDA suite every run is marked, and keeps its id
-    cells = graphed.with_cuda_graphs().grid
-    assert all(c.cuda_graphs for c in cells)
-    assert [c.run(0).run_id for c in cells] == [c.run(0).run_id for c in graphed.grid]
-    assert all(r.cuda_graphs for r in dataclasses.replace(graphed, runs=[c.run(0) for c in graphed.grid])
-               .with_cuda_graphs().runs)
+    on_cuda = dataclasses.replace(suite, grid=[dataclasses.replace(c, device="cuda") for c in suite.grid],
+                                  runs=[dataclasses.replace(r, device="cuda") for r in suite.runs])
+    graphed = on_cuda.with_cuda_graphs()
+    assert {c.strategy.name: c.cuda_graphs for c in graphed.grid} == {"adam": True, "extra-adam": True,
+                                                                      "optimistic": False}
+    assert {r.strategy.name for r in graphed.runs if r.cuda_graphs} == {"adam", "extra-adam"}
+    assert [r.run_id for r in graphed.runs] == [r.run_id for r in on_cuda.runs]
+    assert graphed.warnings[len(on_cuda.warnings):] == [
+        "--cuda-graphs: ring8 · optimistic trains eagerly: scheme 'optimistic' keeps Python state between steps "
+        "and cannot be captured; CUDA graphs take: simultaneous, alternating, extragradient, consensus, sga, unrolled"]
