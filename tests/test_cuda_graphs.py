@@ -170,11 +170,16 @@ def test_a_diverging_run_is_frozen_under_graphs_as_eagerly():
     assert out[0].records[0][-1]["loss_d"] == pytest.approx(out[1].records[0][-1]["loss_d"], rel=1e-5)
 
 
-def test_bench_perf_refuses_cuda_graphs_on_a_cpu_in_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bench", "perf", "--device", "cpu", "--k", "1", "--cuda-graphs",
-                           "--out", str(tmp_path / "perf")], capture_output=True, text=True)
+@pytest.mark.parametrize("command", [["perf", "--k", "1", "--out", "{tmp}/perf"],
+                                     ["tune", "--suite", "tune-mixtures", "--problems", "ring8", "--store",
+                                      "{tmp}/t.sqlite", "--table", "{tmp}/t.json"]], ids=lambda c: c[0])
+def test_bench_perf_and_tune_refuse_cuda_graphs_on_a_cpu_in_one_line(tmp_path, command):
+    args = [a.format(tmp=tmp_path) for a in command]
+    done = subprocess.run([sys.executable, "-m", "bench", *args, "--device", "cpu", "--cuda-graphs"],
+                          capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == "error: --cuda-graphs: CUDA graphs need a CUDA device; this device is cpu"
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_cuda_graphs_change_how_steps_launch_not_the_run_id():
