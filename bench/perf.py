@@ -21,7 +21,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganopt import Strategy, get_problem
-from ganopt.graphs import GRAPHABLE_SCHEMES, GraphedStep
+from ganopt.graphs import GRAPHABLE_SCHEMES, EagerStep, GraphedStep
 from ganopt.graphs import WARMUP_STEPS as GRAPH_WARMUP
 from ganopt.precision import DEFAULT_PRECISION, step_precision
 from ganopt.schemes import make_scheme
@@ -199,10 +199,7 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
     stack, scheme = _build_stack(problem, opts, strategy, k, device)
     game = stack.game
 
-    def step():
-        with step_precision(precision, device):
-            scheme.step()
-        bool(stack.finite_runs().all())  # part of every training step: divergence detection, read on the host
+    step = EagerStep(stack, scheme, device, precision)  # as training runs it: divergence check included
 
     replay_alone, n_matmuls = matmul_replay(step)
 

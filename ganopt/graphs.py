@@ -54,14 +54,9 @@ def check_cuda_graphs(device_type: str, scheme: str, bases: list[str] | tuple[st
         raise ValueError("diagnostics evaluate the field between steps and cannot run with CUDA graphs")
 
 
-def finish_step(stack) -> torch.Tensor | None:
-    """After a step: freeze the runs whose parameters are not finite.  Returns the [K] mask of
-    finite runs when some run is not finite, else None."""
-    finite = stack.finite_runs()
-    return _freeze_non_finite(stack, finite)
-
-
-def _freeze_non_finite(stack, finite: torch.Tensor) -> torch.Tensor | None:
+def freeze_non_finite(stack, finite: torch.Tensor) -> torch.Tensor | None:
+    """After a step, with `finite` its [K] mask of runs whose parameters are finite: freeze the
+    others.  Returns the mask when some run is not finite, else None."""
     if bool(finite.all()):  # one host synchronisation per step
         return None
     stack.G.freeze(~finite)  # (re-)freeze every non-finite run: a scheme's stored direction may still carry inf
@@ -78,7 +73,7 @@ class EagerStep:
     def __call__(self) -> torch.Tensor | None:
         with step_precision(self.precision, self.device):
             self.scheme.step()
-        finite = finish_step(self.stack)
+        finite = freeze_non_finite(self.stack, self.stack.finite_runs())
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return finite
@@ -108,7 +103,7 @@ class GraphedStep(EagerStep):
         self.graph.replay()
         self.stack.grad_evals += self.evals_per_step
         self.stack.last.update(self.last)  # the graph's outputs, whatever an evaluation put there since
-        return _freeze_non_finite(self.stack, self.finite)
+        return freeze_non_finite(self.stack, self.finite)
 
     def _capture(self) -> None:
         stack = self.stack

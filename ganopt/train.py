@@ -30,7 +30,7 @@ from .diagnostics import SPECTRUM_AT, diagnose, spectrum_steps
 from .graphs import WARMUP_STEPS as GRAPH_WARMUP
 from .graphs import EagerStep, check_cuda_graphs, step_runner
 from .metrics import stacked_norm
-from .precision import DEFAULT_PRECISION, check_precision, step_precision
+from .precision import DEFAULT_PRECISION, check_precision
 from .problems import Game, Problem
 from .schedules import lr_factor
 from .schemes import make_scheme
