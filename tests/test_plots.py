@@ -66,3 +66,30 @@ def test_legends_sit_outside_the_axes(tmp_path, monkeypatch):
         box = legends[0].get_window_extent(renderer)
         for ax in fig.axes:
             assert not box.overlaps(ax.get_window_extent(renderer)), "a legend covers a plot"
+
+
+def test_image_tiles_keep_each_image_in_its_cell_with_white_seams():
+    from bench.plots import _tile
+
+    images = np.stack([np.full((2, 3), i / 10) for i in range(5)])  # 5 images of 2x3 pixels
+    canvas = _tile(images, side=3)
+    assert canvas.shape == (3 * 3, 3 * 4)
+    for i in range(5):
+        r, q = divmod(i, 3)
+        assert (canvas[r * 3: r * 3 + 2, q * 4: q * 4 + 3] == i / 10).all()
+    assert (canvas[2] == 1).all() and (canvas[:, 3] == 1).all()  # the seams
+    assert (canvas[3:5, 8:11] == 1).all()  # no sixth image: blank
+
+
+def test_stacked_images_get_one_grey_grid_per_channel(tmp_path):
+    import matplotlib.image as mpimg
+
+    from bench.plots import plot_channel_grids
+
+    rng = np.random.default_rng(0)
+    samples = {"a": rng.random((40, 3, 28, 28)).astype(np.float32), "b": np.zeros((40, 3, 28, 28), np.float32)}
+    runs = pd.DataFrame({"run_id": ["a", "b"], "strategy": ["adam", "ttur"], "seed": [0, 0], "status": "ok"})
+    path = plot_channel_grids(tmp_path / "channels.png", "stacked-mnist", runs, samples)
+    picture = mpimg.imread(path)
+    assert picture.shape[1] > 1.2 * picture.shape[0]  # 3 channel columns (2.6 in each) beside 2 strategy rows (2.8)
+    assert picture[..., :3].std() > 0.1  # the noise run's grids are drawn
