@@ -15,7 +15,7 @@ from ganopt.tuned import TUNED_PATH, tuned_table
 
 TABLE = json.loads(TUNED_PATH.read_text())
 # the problems tuned for every preset their tuning suite lists (grid25: all but its 5 second-order presets so far, README)
-COMPLETE = ("bilinear", "dirac", "mnist", "ring8")
+COMPLETE = ("bilinear", "dirac", "mnist", "ring8", "stacked-mnist")
 
 
 def _score(trial):
@@ -139,7 +139,7 @@ def test_each_tuned_problem_records_the_options_it_was_tuned_with(problem):
     assert training_options(recorded) == training_options(get_problem(problem).check_options(given))
 
 
-@pytest.mark.parametrize("suite", ["mnist"])
+@pytest.mark.parametrize("suite", ["mnist", "stacked-mnist"])
 def test_the_image_suites_run_their_presets_at_the_rates_tuned_for_their_pair(suite):
     built = build_suite(find_suite(suite))
     assert not built.warnings
