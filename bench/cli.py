@@ -451,7 +451,7 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
     run_ids = [r.run_id for r in runs]
     finished = {} if args.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
     pending = [r for r in runs if r.run_id not in finished]
-    stacks = plan_stacks(pending)
+    stacks = plan_stacks(pending, min_stacks=stacks_to_fill(args, pending, device))
     label = f" ({what})" if what else ""
     if finished:
         print(f"{len(finished)} of {len(run_ids)} runs{label} are already in {args.store}: skipping them "
@@ -484,6 +484,17 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
 # Below this much training (runs x steps) a worker's start (~3 s: Python, torch, ganopt) costs
 # more than sharing the CPUs saves; the quick suite has 100,000.
 AUTO_MIN_RUN_STEPS = 50_000
+
+
+def stacks_to_fill(args, runs: list, device) -> int:
+    """How many stacks the plan should have at least: one per local worker process on a CPU
+    when the work pays for starting them (plan_stacks halves the largest stacks to get there),
+    else 1 (a GPU wants the largest stacks; a Dask cluster's size is not known here)."""
+    if device.type != "cpu" or args.executor not in ("auto", "processes"):
+        return 1
+    if sum(r.steps for r in runs) < AUTO_MIN_RUN_STEPS:
+        return 1
+    return args.workers or executors.default_workers()
 
 
 def choose_executor(args, stacks: list, device) -> tuple[str, int]:

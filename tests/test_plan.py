@@ -1,0 +1,48 @@
+"""How runs are grouped into stacks, and how the plan fills the worker processes of a CPU."""
+
+import argparse
+
+import torch
+
+from bench.cli import AUTO_MIN_RUN_STEPS, stacks_to_fill
+from bench.plan import plan_stacks
+from bench.spec import build_suite
+
+
+def _runs(tmp_path, strategies: str, seeds: int, steps: int = 1000):
+    suite = tmp_path / "s.toml"
+    suite.write_text(f'problems = ["ring8"]\nstrategies = [{strategies}]\nseeds = {seeds}\nsteps = {steps}\n')
+    return build_suite(suite).runs
+
+
+def test_runs_of_one_scheme_share_a_stack_and_other_schemes_get_their_own(tmp_path):
+    runs = _runs(tmp_path, '"adam", "ttur", "extra-adam"', 3)
+    stacks = plan_stacks(runs)
+    assert [len(s.runs) for s in stacks] == [6, 3]
+    assert [r.run_id for s in stacks for r in s.runs] == [r.run_id for r in runs if r.strategy.scheme == "simultaneous"] + \
+        [r.run_id for r in runs if r.strategy.scheme == "extragradient"]
+    assert [len(s.runs) for s in plan_stacks(runs, max_stack=4)] == [4, 2, 3]
+
+
+def test_too_few_stacks_for_the_workers_are_halved_largest_first_and_keep_every_run_once(tmp_path):
+    runs = _runs(tmp_path, '"adam", "ttur"', 4)
+    ids = [r.run_id for r in runs]
+    assert [len(s.runs) for s in plan_stacks(runs)] == [8]
+    two = plan_stacks(runs, min_stacks=2)
+    assert [[r.run_id for r in s.runs] for s in two] == [ids[:4], ids[4:]]  # adam's 4 seeds, then ttur's
+    assert [len(s.runs) for s in plan_stacks(runs, min_stacks=3)] == [2, 2, 4]
+    assert [len(s.runs) for s in plan_stacks(runs, min_stacks=100)] == [1] * 8  # a run is never split
+    mixed = _runs(tmp_path, '"adam", "extra-adam"', 3)
+    assert [len(s.runs) for s in plan_stacks(mixed, min_stacks=2)] == [3, 3]  # already enough: unchanged
+
+
+def test_the_plan_fills_the_cpu_workers_only_when_the_work_pays_for_starting_them(tmp_path):
+    big = _runs(tmp_path, '"adam"', 4, steps=AUTO_MIN_RUN_STEPS // 4)
+    small = _runs(tmp_path, '"adam"', 4, steps=AUTO_MIN_RUN_STEPS // 4 - 1)
+    args = argparse.Namespace(executor="auto", workers=2)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert stacks_to_fill(args, big, cpu) == 2
+    assert stacks_to_fill(args, small, cpu) == 1
+    assert stacks_to_fill(args, big, gpu) == 1  # a GPU wants the largest stacks
+    assert stacks_to_fill(argparse.Namespace(executor="processes", workers=3), big, cpu) == 3
+    assert stacks_to_fill(argparse.Namespace(executor="inprocess", workers=None), big, cpu) == 1
