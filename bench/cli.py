@@ -28,7 +28,7 @@ from . import compare as compare_mod
 from . import executors, perf, perfgate
 from .execute import execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
-from .plan import plan_stacks
+from .plan import plan_stacks, work
 from .report import failure_table, scorecards, write_report
 from .spec import (MAX_RUNS, SpecError, available_suites, build_suite, built_in_references, find_suite,
                    load_plugin, read_suite_file)
@@ -481,8 +481,8 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
     return len(pending)
 
 
-# Below this much training (runs x steps) a worker's start (~3 s: Python, torch, ganopt) costs
-# more than sharing the CPUs saves; the quick suite has 100,000.
+# Below this much training (bench.plan.work: run-steps weighted by network size, in ring8 run-steps) a
+# worker's start (~3 s: Python, torch, ganopt) costs more than sharing the CPUs saves; the quick suite has 100,000.
 AUTO_MIN_RUN_STEPS = 50_000
 
 
@@ -492,7 +492,7 @@ def stacks_to_fill(args, runs: list, device) -> int:
     else 1 (a GPU wants the largest stacks; a Dask cluster's size is not known here)."""
     if device.type != "cpu" or args.executor not in ("auto", "processes"):
         return 1
-    if sum(r.steps for r in runs) < AUTO_MIN_RUN_STEPS:
+    if work(runs) < AUTO_MIN_RUN_STEPS:
         return 1
     return args.workers or executors.default_workers()
 
@@ -506,8 +506,8 @@ def choose_executor(args, stacks: list, device) -> tuple[str, int]:
     if args.executor != "auto":
         return args.executor, (args.workers or executors.default_workers()) if args.executor == "processes" else 1
     cpus = args.workers or executors.default_workers()
-    work = sum(len(s.runs) * s.runs[0].steps for s in stacks)
-    if device.type == "cpu" and cpus >= 2 and len(stacks) >= 2 and work >= AUTO_MIN_RUN_STEPS:
+    runs = [r for s in stacks for r in s.runs]
+    if device.type == "cpu" and cpus >= 2 and len(stacks) >= 2 and work(runs) >= AUTO_MIN_RUN_STEPS:
         return "processes", min(cpus, len(stacks))
     return "inprocess", 1
 

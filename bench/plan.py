@@ -4,8 +4,11 @@ update, gradient estimate or hyperparameters."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+
+import torch
 
 from .spec import RunSpec
 
@@ -50,3 +53,32 @@ def plan_stacks(runs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK, min_sta
         half = (len(members) + 1) // 2
         stacks[largest:largest + 1] = [StackPlan(members[:half]), StackPlan(members[half:])]
     return stacks
+
+
+@functools.lru_cache(maxsize=64)
+def _parameters_per_run(problem: str, options_json: str) -> int:
+    from ganopt.problems import get_problem
+
+    game = get_problem(problem).build(json.loads(options_json), torch.zeros(1, dtype=torch.int64), False,
+                                      torch.device("cpu"))
+    return sum(t.numel() for t in (*game.theta, *game.phi))
+
+
+def work(runs: list[RunSpec]) -> float:
+    """The runs' steps, each weighted by its pair's parameter count against ring8's default pair
+    (at least 1): a measure of training work in ring8 run-steps, so that one threshold says when
+    worker processes pay for their start (a few seconds) whether the runs are 2-D mixtures or
+    image GANs (the stacked-mnist suite's 8 x 4,000 steps of an MLP pair with 1.4 million
+    parameters weigh as much as 4 million ring8 run-steps).  A problem whose game cannot be
+    built here (a plugin's, say) counts its steps alone."""
+    from ganopt.problems import get_problem
+
+    reference = _parameters_per_run("ring8", json.dumps(get_problem("ring8").check_options({}), sort_keys=True))
+    total = 0.0
+    for run in runs:
+        try:
+            weight = _parameters_per_run(run.problem, json.dumps(run.options, sort_keys=True)) / reference
+        except Exception:  # noqa: BLE001 - a cost estimate must never stop a plan
+            weight = 1.0
+        total += run.steps * max(1.0, weight)
+    return total

@@ -5,8 +5,8 @@ import argparse
 import torch
 
 from bench.cli import AUTO_MIN_RUN_STEPS, stacks_to_fill
-from bench.plan import plan_stacks
-from bench.spec import build_suite
+from bench.plan import plan_stacks, work
+from bench.spec import build_suite, find_suite
 
 
 def _runs(tmp_path, strategies: str, seeds: int, steps: int = 1000):
@@ -46,3 +46,20 @@ def test_the_plan_fills_the_cpu_workers_only_when_the_work_pays_for_starting_the
     assert stacks_to_fill(args, big, gpu) == 1  # a GPU wants the largest stacks
     assert stacks_to_fill(argparse.Namespace(executor="processes", workers=3), big, cpu) == 3
     assert stacks_to_fill(argparse.Namespace(executor="inprocess", workers=None), big, cpu) == 1
+
+
+def test_work_weighs_run_steps_by_network_size_so_image_runs_fill_the_workers(tmp_path):
+    ring8 = _runs(tmp_path, '"adam"', 2, steps=500)
+    assert work(ring8) == 2 * 500  # ring8's default pair is the unit
+    suite = tmp_path / "img.toml"
+    suite.write_text('problems = ["stacked-mnist"]\nstrategies = ["adam"]\nseeds = 1\nsteps = 100\n'
+                     '[problem.stacked-mnist]\narch = "mlp"\nhidden = [256, 256]\n')
+    image = build_suite(suite).runs
+    # the MLP pair 256x256 on 3x28x28: G 100-256-256-2352, D 2352-256-256-1 (weights and biases)
+    pair = (100 * 256 + 256) + (256 * 256 + 256) + (256 * 2352 + 2352) + (2352 * 256 + 256) + (256 * 256 + 256) + 257
+    ring = (16 * 64 + 64) + (64 * 64 + 64) + (64 * 2 + 2) + (2 * 64 + 64) + (64 * 64 + 64) + 65
+    assert abs(work(image) - 100 * pair / ring) < 1e-6 * work(image)
+    args = argparse.Namespace(executor="auto", workers=2)
+    stacked = build_suite(find_suite("stacked-mnist")).runs
+    assert sum(r.steps for r in stacked) < AUTO_MIN_RUN_STEPS  # by steps alone: one process
+    assert stacks_to_fill(args, stacked, torch.device("cpu")) == 2  # weighed by its pair, 140x ring8's: two workers
