@@ -45,7 +45,7 @@ def plan_stacks(runs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK, min_sta
     for members in groups.values():
         for i in range(0, len(members), max_stack):
             stacks.append(StackPlan(members[i:i + max_stack]))
-    while len(stacks) < min_stacks:
+    while stacks and len(stacks) < min_stacks:  # nothing pending (a resumed sweep): nothing to halve
         largest = max(range(len(stacks)), key=lambda i: len(stacks[i].runs))
         members = stacks[largest].runs
         if len(members) < 2:

@@ -32,6 +32,7 @@ def test_too_few_stacks_for_the_workers_are_halved_largest_first_and_keep_every_
     assert [[r.run_id for r in s.runs] for s in two] == [ids[:4], ids[4:]]  # adam's 4 seeds, then ttur's
     assert [len(s.runs) for s in plan_stacks(runs, min_stacks=3)] == [2, 2, 4]
     assert [len(s.runs) for s in plan_stacks(runs, min_stacks=100)] == [1] * 8  # a run is never split
+    assert plan_stacks([], min_stacks=2) == []  # a resumed sweep with nothing left to train
     mixed = _runs(tmp_path, '"adam", "extra-adam"', 3)
     assert [len(s.runs) for s in plan_stacks(mixed, min_stacks=2)] == [3, 3]  # already enough: unchanged
 
