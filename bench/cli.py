@@ -451,14 +451,15 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
     run_ids = [r.run_id for r in runs]
     finished = {} if args.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
     pending = [r for r in runs if r.run_id not in finished]
-    stacks = plan_stacks(pending, min_stacks=stacks_to_fill(args, pending, device))
+    wanted = stacks_to_fill(args, pending, device)
+    stacks = plan_stacks(pending, min_stacks=wanted)
     label = f" ({what})" if what else ""
     if finished:
         print(f"{len(finished)} of {len(run_ids)} runs{label} are already in {args.store}: skipping them "
               "(--force reruns them)", file=sys.stderr)
     print(f"suite {suite_name}{label}: {len(pending)} runs in {len(stacks)} stacks on {device} → {args.store}",
           file=sys.stderr)
-    executor, workers = choose_executor(args, stacks, device)
+    executor, workers = choose_executor(args, stacks, wanted)
     if args.executor == "auto" and executor == "processes":
         print(f"training the {len(stacks)} stacks in {workers} worker processes (--executor inprocess keeps them "
               "in this process)", file=sys.stderr)
@@ -497,18 +498,17 @@ def stacks_to_fill(args, runs: list, device) -> int:
     return args.workers or executors.default_workers()
 
 
-def choose_executor(args, stacks: list, device) -> tuple[str, int]:
+def choose_executor(args, stacks: list, wanted: int) -> tuple[str, int]:
     """(executor, workers) for `--executor auto`: one worker process per usable CPU (at most one
-    per stack) when the CPU has several stacks with enough work, else this process.  Two stacks
+    per stack) when the CPU has several stacks with enough work (`wanted`, from stacks_to_fill,
+    is then the CPUs), else this process.  Two stacks
     in two single-threaded workers on 2 cores took the quick suite (at 5,000 steps) from start to
     report in 147 s, one process with 2 threads per step in 213 s: a step of these small networks
     keeps one core busy better than it keeps two."""
     if args.executor != "auto":
         return args.executor, (args.workers or executors.default_workers()) if args.executor == "processes" else 1
-    cpus = args.workers or executors.default_workers()
-    runs = [r for s in stacks for r in s.runs]
-    if device.type == "cpu" and cpus >= 2 and len(stacks) >= 2 and work(runs) >= AUTO_MIN_RUN_STEPS:
-        return "processes", min(cpus, len(stacks))
+    if wanted >= 2 and len(stacks) >= 2:
+        return "processes", min(wanted, len(stacks))
     return "inprocess", 1
 
 

@@ -122,11 +122,9 @@ def plot_image_grids(path: Path, problem: str, runs: pd.DataFrame, samples: dict
     for ax in axes.flat:
         ax.axis("off")
     for ax, strategy in zip(axes.flat, strategies):
-        group = runs[runs["strategy"] == strategy].sort_values("seed")
-        run = next((r for r in group.itertuples() if r.run_id in samples), None)
-        if run is None:
-            status = group["status"].iloc[0] if not group.empty else "no samples"
-            ax.set_title(f"{strategy}\n{status.upper()}", fontsize=8)
+        run = _first_with_samples(runs, strategy, samples)
+        if isinstance(run, str):
+            ax.set_title(f"{strategy}\n{run}", fontsize=8)
             continue
         images = np.clip(samples[run.run_id][: side * side], 0, 1)  # [n, C, 28, 28]
         canvas = np.stack([_tile(images[:, c], side) for c in range(images.shape[1])], axis=-1)
@@ -135,6 +133,15 @@ def plot_image_grids(path: Path, problem: str, runs: pd.DataFrame, samples: dict
         ax.set_title(f"{strategy} · seed {run.seed}\n{_score(getattr(run, metric.name, None), metric)}", fontsize=8)
     fig.suptitle(f"{problem}: generated samples", fontsize=10)
     return save(fig, path)
+
+
+def _first_with_samples(runs: pd.DataFrame, strategy: str, samples: dict):
+    """The strategy's run of lowest seed that has samples, or, when none has, its status in capitals."""
+    group = runs[runs["strategy"] == strategy].sort_values("seed")
+    run = next((r for r in group.itertuples() if r.run_id in samples), None)
+    if run is not None:
+        return run
+    return group["status"].iloc[0].upper() if not group.empty else "NO SAMPLES"
 
 
 def _tile(images: np.ndarray, side: int) -> np.ndarray:
@@ -158,11 +165,9 @@ def plot_channel_grids(path: Path, problem: str, runs: pd.DataFrame, samples: di
     for ax in axes.flat:
         ax.axis("off")
     for row, strategy in zip(axes, strategies):
-        group = runs[runs["strategy"] == strategy].sort_values("seed")
-        run = next((r for r in group.itertuples() if r.run_id in samples), None)
-        if run is None:
-            row[0].set_title(f"{strategy}\n{group['status'].iloc[0].upper() if not group.empty else 'no samples'}",
-                             fontsize=8)
+        run = _first_with_samples(runs, strategy, samples)
+        if isinstance(run, str):
+            row[0].set_title(f"{strategy}\n{run}", fontsize=8)
             continue
         images = np.clip(samples[run.run_id][: side * side], 0, 1)  # [n, C, H, W]
         for c, ax in enumerate(row[: images.shape[1]]):
