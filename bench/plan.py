@@ -68,8 +68,8 @@ def work(runs: list[RunSpec]) -> float:
     """The runs' steps, each weighted by its pair's parameter count against ring8's default pair
     (at least 1): a measure of training work in ring8 run-steps, so that one threshold says when
     worker processes pay for their start (a few seconds) whether the runs are 2-D mixtures or
-    image GANs (the stacked-mnist suite's 8 x 4,000 steps of an MLP pair with 1.4 million
-    parameters weigh as much as 4 million ring8 run-steps).  A problem whose game cannot be
+    image GANs (the stacked-mnist suite's 8 x 6,000 steps of an MLP pair with 1.4 million
+    parameters weigh as much as 6.7 million ring8 run-steps).  A problem whose game cannot be
     built here (a plugin's, say) counts its steps alone."""
     from ganopt.problems import get_problem
 
