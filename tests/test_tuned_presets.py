@@ -14,7 +14,7 @@ from ganopt.strategies import PRESETS
 from ganopt.tuned import TUNED_PATH, tuned_table
 
 TABLE = json.loads(TUNED_PATH.read_text())
-# the problems tuned for every preset their tuning suite lists (grid25, ring8-r2: in part so far, README)
+# the problems tuned for every preset their tuning suite lists (grid25, ring8-r2, grid25-wide: in part so far, README)
 COMPLETE = ("bilinear", "dirac", "mnist", "ring8", "stacked-mnist")
 
 
