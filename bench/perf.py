@@ -25,7 +25,7 @@ from ganopt.graphs import GRAPHABLE_SCHEMES, EagerStep, GraphedStep
 from ganopt.graphs import WARMUP_STEPS as GRAPH_WARMUP
 from ganopt.precision import DEFAULT_PRECISION, step_precision
 from ganopt.schemes import make_scheme
-from ganopt.train import Stack
+from ganopt.stack import Stack
 
 GRAPHED_WHAT = "ganopt stack, CUDA graph"
 

@@ -59,6 +59,7 @@ class Scorecard:
 def scorecards(problems, stored: dict[str, tuple]) -> dict[str, Scorecard]:
     """The declarations of each problem: as stored with its runs, else from the registry (a
     report folder written before declarations were stored)."""
+    from ganopt import declarations
     from ganopt.problems import PROBLEMS
 
     cards = {}
@@ -66,7 +67,7 @@ def scorecards(problems, stored: dict[str, tuple]) -> dict[str, Scorecard]:
         if name in stored:
             cards[name] = Scorecard(*stored[name])
         elif name in PROBLEMS:
-            cards[name] = Scorecard(PROBLEMS[name].declarations(), PROBLEMS[name].target)
+            cards[name] = Scorecard(declarations(PROBLEMS[name]), PROBLEMS[name].target)
         else:
             raise ValueError(f"no metric declarations for problem {name!r}: it is not registered (load its plugin) "
                              "and the results carry none")

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import ganopt
-from ganopt import Strategy, get_problem, get_strategy
+from ganopt import Strategy, declarations, get_problem, get_strategy
 from ganopt.problems import PROBLEMS
 from ganopt.diagnostics import SPECTRUM_AT
 from ganopt.graphs import check_cuda_graphs
@@ -557,7 +557,7 @@ def suite_from_data(
         file_strategies = _names(data.get("strategies", strategy_names), "strategies", source)
         try:
             references = parse_references(data["reference"], source, file_problems, file_strategies,
-                                          {p: {m.name for m in get_problem(p).declarations()} for p in file_problems
+                                          {p: {m.name for m in declarations(get_problem(p))} for p in file_problems
                                            if p in PROBLEMS})
         except ValueError as e:
             raise SpecError(str(e)) from None
@@ -576,7 +576,7 @@ def built_in_references(suite_name: str) -> list[Reference]:
         data = read_suite_file(path)
         defined = {name: define_strategy(name, table, str(path)) for name, table in data.get("strategy", {}).items()}
         return parse_references(data.get("reference", []), str(path), list(PROBLEMS), [*STRATEGIES, *defined],
-                                {p: {m.name for m in get_problem(p).declarations()} for p in PROBLEMS})
+                                {p: {m.name for m in declarations(get_problem(p))} for p in PROBLEMS})
     except (SpecError, ValueError):
         return []
 

@@ -39,7 +39,7 @@ import torch
 
 import ganopt
 from ganopt.metrics import Metric, Target, declarations_from_json, declarations_to_json
-from ganopt.train import StackResult
+from ganopt.train import StackResult, declarations
 
 from .files import WriteError
 from .spec import RunSpec
@@ -351,7 +351,7 @@ class Store:
 
     def _save_declarations(self, problem_name: str) -> None:
         problem = ganopt.get_problem(problem_name)
-        text = json.dumps(declarations_to_json(problem.declarations(), problem.target), sort_keys=True)
+        text = json.dumps(declarations_to_json(declarations(problem), problem.target), sort_keys=True)
         self.db.execute("INSERT OR REPLACE INTO problems VALUES (?, ?)", (problem_name, text))
 
     def _replace_run(self, run: RunSpec, suite: str, env, finished, *, status, reason, diverged_step, steps, final,

@@ -43,13 +43,13 @@ class Hyperparameter:
         """Whether each run of a stack may have its own value (else it is part of the stack key)."""
         return self.kind == "real"
 
-    def check(self, value, where: str):
-        """The value, normalised (an integer given for a real is that float); ValueError otherwise."""
+    def check(self, value, where: str, schemes=()):
+        """The value, normalised (an integer given for a real is that float); ValueError otherwise.
+        A "scheme" value must be one of `schemes`, the registered names (passed in by the caller:
+        this module sits below the schemes)."""
         if self.kind == "scheme":
-            from .schemes import SCHEMES
-
-            if not isinstance(value, str) or value not in SCHEMES:
-                raise ValueError(f"{where}: {self.name} must name a scheme; valid: {', '.join(sorted(SCHEMES))}; "
+            if not isinstance(value, str) or value not in schemes:
+                raise ValueError(f"{where}: {self.name} must name a scheme; valid: {', '.join(sorted(schemes))}; "
                                  f"got {value!r}")
             return value
         integral = isinstance(value, int) and not isinstance(value, bool)

@@ -36,7 +36,7 @@ from .updates import current_state, per_run
 from .updates import per_run_dot as _dot
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .train import Stack
+    from .stack import Stack
 
 SCHEMES: dict[str, type[Scheme]] = {}
 

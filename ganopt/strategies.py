@@ -82,7 +82,7 @@ class Strategy:
             valid = ", ".join(sorted(declared)) or "none"
             raise ValueError(f"{where}: unknown hyperparameter {unknown[0]!r} for scheme {self.scheme!r} and base "
                              f"update {self.base!r}; valid: {valid}")
-        values = {name: h.check(given.get(name, h.default), where) for name, h in declared.items()}
+        values = {name: h.check(given.get(name, h.default), where, SCHEMES) for name, h in declared.items()}
         object.__setattr__(self, "hyper", tuple(sorted(values.items())))
 
     def declared(self, given: dict | None = None) -> dict[str, Hyperparameter]:
@@ -105,7 +105,7 @@ class Strategy:
             for h in cls.hyperparameters:
                 out.setdefault(h.name, h)
                 if h.kind == "scheme":
-                    scheme = h.check(given.get(h.name, h.default), where)
+                    scheme = h.check(given.get(h.name, h.default), where, SCHEMES)
         for h in BASE_UPDATES[self.base].hyperparameters:
             if h.name in out:  # one name, two meanings: a suite's `name = value` could not say which
                 raise ValueError(f"{where}: scheme {self.scheme!r} and base update {self.base!r} both declare "

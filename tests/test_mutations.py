@@ -15,7 +15,7 @@ from bench.spec import suite_from_data
 from bench.stats import value_at_budget
 from bench.store import Store
 from bench.tuning import select_best
-from ganopt import get_problem, get_strategy
+from ganopt import declarations, get_problem, get_strategy
 from ganopt.metrics import Metric, Target
 from ganopt.train import _build
 
@@ -70,7 +70,7 @@ def test_the_star_goes_to_the_best_strategy_in_either_direction():
     # the problems' own declarations point the right way
     assert get_problem("bilinear").primary.higher_is_better is False
     assert get_problem("ring8").primary.higher_is_better is True
-    kl = next(m for m in get_problem("ring8").declarations() if m.name == "kl_modes")
+    kl = next(m for m in declarations(get_problem("ring8")) if m.name == "kl_modes")
     assert kl.higher_is_better is False
 
 

@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..diagnostics import DIAGNOSTIC_METRICS
-from ..metrics import CONVERGENCE_METRICS, Metric, Target
+from ..metrics import Metric, Target
 
 
 class Game:
@@ -64,14 +63,11 @@ class Problem:
     eval_every: int
     lr: dict[str, float]  # default learning rate per base update
     options: dict[str, Any] = field(default_factory=dict)  # option name -> default
-    metrics: tuple[Metric, ...] = ()  # what Game.evaluate reports; exactly one is primary
+    metrics: tuple[Metric, ...] = ()  # what Game.evaluate reports; exactly one is primary (the trainer adds
+    # its convergence and diagnostic metrics: ganopt.train.declarations)
     target: Target = Target("", "")  # when a run has solved the problem
     lr_schedule: str = "constant"  # ganopt.schedules: the default a suite without `lr_schedule` gets
     dtype: ClassVar[str] = "float32"  # of the game's parameters (provenance)
-
-    def declarations(self) -> tuple[Metric, ...]:
-        """Every metric a run of this problem records: its own and the trainer's."""
-        return self.metrics + CONVERGENCE_METRICS + DIAGNOSTIC_METRICS
 
     @property
     def primary(self) -> Metric:
