@@ -16,7 +16,7 @@ import torch
 
 from ganopt import get_problem, get_strategy
 from ganopt.schemes import SCHEMES
-from ganopt.train import Stack
+from ganopt.stack import Stack
 
 OPTIONS = {"latent_dim": 32, "g_hidden": [64, 64], "d_hidden": [64, 64], "batch_size": 256}
 PRESET = {"simultaneous": "adam", "alternating": "alt-adam", "extragradient": "extra-adam",

@@ -10,7 +10,7 @@ import torch
 from ganopt import Game, get_problem, get_strategy, train_stack
 from ganopt import diagnostics as dg
 from ganopt.schemes import make_scheme
-from ganopt.train import Stack
+from ganopt.stack import Stack
 
 TINY = {"g_hidden": [8], "d_hidden": [8], "latent_dim": 3, "batch_size": 16, "activation": "tanh"}
 

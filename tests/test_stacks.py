@@ -72,7 +72,7 @@ def test_diverged_runs_stay_frozen_and_finite_under_every_scheme(strategy):
 
 
 def test_diverged_runs_parameters_are_zero_and_finite_after_freezing():
-    from ganopt.train import Stack
+    from ganopt.stack import Stack
     from ganopt.schemes import SCHEMES
     problem = get_problem("bilinear")
     game = problem.build(problem.check_options({"coupling": 1e200}), torch.tensor([0, 1]), True, "cpu")

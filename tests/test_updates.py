@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ganopt.train import Player
+from ganopt.stack import Player
 
 K = 4
 SHAPES = [(3, 5), (1, 5)]
