@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurements behind the README's GPU figures:
+# The GPU measurements behind the GPU figures of docs/speed.md:
 #   OUT=results/gpu bash benchmarks/gpu.sh [PART ...]
 # PARTs (default: all, about 15 minutes on an H200; name fewer to fit a shorter session):
 #   tests      the CUDA graph tests: a replayed step trains as the eager step          (~25 s)
