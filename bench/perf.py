@@ -21,7 +21,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganopt import Strategy, get_problem
-from ganopt.graphs import GRAPHABLE_SCHEMES, EagerStep, GraphedStep
+from ganopt.graphs import EagerStep, GraphedStep, capturable_schemes
 from ganopt.graphs import WARMUP_STEPS as GRAPH_WARMUP
 from ganopt.precision import DEFAULT_PRECISION, step_precision
 from ganopt.schemes import make_scheme
@@ -263,8 +263,8 @@ def run_perf(device: torch.device, problems: list[str], ks: list[int], schemes: 
                 if strategy is None:
                     progress(f"{problem:9s} {scheme} does not work with {base_update}: skipped")
                     continue
-                graphs = [False] + ([True] if cuda_graphs and scheme in GRAPHABLE_SCHEMES else [])
-                if cuda_graphs and scheme not in GRAPHABLE_SCHEMES:
+                graphs = [False] + ([True] if cuda_graphs and scheme in capturable_schemes() else [])
+                if cuda_graphs and scheme not in capturable_schemes():
                     progress(f"{problem:9s} {scheme} cannot be captured as a CUDA graph: timed eagerly only")
                 for k in ks:
                     for graphed in graphs:

@@ -14,10 +14,12 @@ everything that changes from step to step must live in device tensors updated in
 - the step's gradient-evaluation count, a host number, is taken from the captured step and
   added after every replay.
 
-What a graph cannot hold is refused up front, in one line: devices other than CUDA, schemes
-whose step keeps Python state between steps (optimistic: last step's direction; lookahead:
-a step count; CGD: an iterative solve), base updates without an in-place step (a plugin's
-`apply`-only update), and diagnostics (their probes evaluate the field between steps).
+What a graph cannot hold is refused up front, in one line, and follows from what schemes and
+base updates declare, not from a list of names: devices other than CUDA, schemes whose
+declared state has host entries (`Scheme.host_state`: optimistic's "no previous direction
+yet", lookahead's step count) or that say why not (`Scheme.not_capturable`: CGD's solve),
+base updates that say why not (`BaseUpdate.not_capturable`), and diagnostics (their probes
+evaluate the field between steps).
 
 The first `WARMUP_STEPS` steps run eagerly on a side stream (the lazy initialisations of
 cuBLAS and autograd must not happen inside a capture); the next step is captured and every
@@ -31,11 +33,15 @@ from typing import Any
 import torch
 
 from .precision import DEFAULT_PRECISION, step_precision
-from .updates import SGD, Adam, Momentum, MixedUpdate
+from .schemes import SCHEMES
+from .updates import BASE_UPDATES, MixedUpdate
 
-GRAPHABLE_SCHEMES = ("simultaneous", "alternating", "extragradient", "consensus", "sga", "unrolled")
-_IN_PLACE_UPDATES = (SGD, Momentum, Adam)  # their `direction` updates the state's buffers in place
 WARMUP_STEPS = 3
+
+
+def capturable_schemes() -> list[str]:
+    """The registered schemes whose step a CUDA graph can hold (from their declared state)."""
+    return [name for name, cls in SCHEMES.items() if cls.capture_refusal() is None]
 
 
 def check_cuda_graphs(device_type: str, scheme: str, bases: list[str] | tuple[str, ...] = (),
@@ -43,13 +49,13 @@ def check_cuda_graphs(device_type: str, scheme: str, bases: list[str] | tuple[st
     """Raise ValueError, in one line, where a step cannot be captured as a CUDA graph."""
     if device_type != "cuda":
         raise ValueError(f"CUDA graphs need a CUDA device; this device is {device_type}")
-    if scheme not in GRAPHABLE_SCHEMES:
-        raise ValueError(f"scheme {scheme!r} keeps Python state between steps and cannot be captured; "
-                         f"CUDA graphs take: {', '.join(GRAPHABLE_SCHEMES)}")
-    other = sorted(set(bases) - {cls.name for cls in _IN_PLACE_UPDATES})
-    if other:
-        raise ValueError(f"base update(s) {', '.join(other)} have no in-place step and cannot be captured; "
-                         f"CUDA graphs take: {', '.join(cls.name for cls in _IN_PLACE_UPDATES)}")
+    refusal = SCHEMES[scheme].capture_refusal()
+    if refusal is not None:
+        raise ValueError(f"scheme {scheme!r} cannot be captured: {refusal}; "
+                         f"CUDA graphs take: {', '.join(capturable_schemes())}")
+    refused = sorted({f"{b} ({BASE_UPDATES[b].not_capturable})" for b in bases if BASE_UPDATES[b].not_capturable})
+    if refused:
+        raise ValueError(f"base update(s) {', '.join(refused)} cannot be captured")
     if diagnostics:
         raise ValueError("diagnostics evaluate the field between steps and cannot run with CUDA graphs")
 
@@ -83,7 +89,7 @@ class GraphedStep(EagerStep):
     """One step replayed from a CUDA graph (captured at the call after WARMUP_STEPS eager ones)."""
 
     def __init__(self, stack, scheme, device: torch.device, precision: str = DEFAULT_PRECISION):
-        check_cuda_graphs(device.type, scheme.name, _base_names(stack))
+        check_cuda_graphs(device.type, scheme.name, [u.name for u in _updates(stack)])
         super().__init__(stack, scheme, device, precision)
         _counters_on_device(stack, device)
         self.calls = 0
@@ -126,10 +132,6 @@ def _updates(stack) -> list:
     for update in (stack.G.update, stack.D.update):
         out += [u for _, u in update.groups] if isinstance(update, MixedUpdate) else [update]
     return out
-
-
-def _base_names(stack) -> list[str]:
-    return [u.name if type(u) in _IN_PLACE_UPDATES else f"{u.name} ({type(u).__name__})" for u in _updates(stack)]
 
 
 def _counters_on_device(stack, device: torch.device) -> None:

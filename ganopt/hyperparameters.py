@@ -29,10 +29,12 @@ FIELD_HYPERPARAMETERS = ("beta", "beta1", "beta2", "eps")
 class Hyperparameter:
     name: str
     default: float | int | str
-    low: float | None = None  # inclusive bounds ("real" and "int")
+    low: float | None = None  # bounds ("real" and "int"), inclusive unless declared open
     high: float | None = None
     kind: str = "real"
     help: str = ""
+    low_open: bool = False
+    high_open: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -63,13 +65,18 @@ class Hyperparameter:
                     raise ValueError(f"{where}: {self.name} is too large, got {value!r}") from None
             if not (isinstance(value, float) and math.isfinite(value)):
                 raise ValueError(f"{where}: {self.name} must be a finite number, got {value!r}")
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise ValueError(f"{where}: {self.name} must lie in [{_bound(self.low)}, {_bound(self.high)}], "
-                             f"got {value!r}")
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if below or above:
+            raise ValueError(f"{where}: {self.name} must lie in {self.interval()}, got {value!r}")
         return value
 
+    def interval(self) -> str:
+        """The allowed range in interval notation: [0, 1) for beta1."""
+        return f"{'(' if self.low_open else '['}{_bound(self.low)}, {_bound(self.high)}{')' if self.high_open else ']'}"
+
     def describe(self) -> str:
-        bounds = f" in [{_bound(self.low)}, {_bound(self.high)}]" if self.kind != "scheme" else ""
+        bounds = f" in {self.interval()}" if self.kind != "scheme" else ""
         return f"{self.name} = {self.default!r} ({self.kind}{bounds}{'; ' + self.help if self.help else ''})"
 
 

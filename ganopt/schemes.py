@@ -27,7 +27,7 @@ scheme, subclass Scheme (declare its `hyperparameters`, write `step`) and decora
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -60,15 +60,30 @@ class Scheme:
     (`direction`, `move`, `snapshot`/`restore`, `save_state`/`load_state`).
 
     `hyperparameters` declares what a strategy may set (ganopt.hyperparameters); `bases` limits
-    the base updates the scheme works with (None: any)."""
+    the base updates the scheme works with (None: any).
+
+    State: whatever a scheme keeps from one step to the next lives in `self.state`, a dict made
+    by `init_state` (as optax's `init`), never in other attributes.  `state_dict` and
+    `load_state_dict` copy it (a checkpoint of a run is its players' state and this), and it
+    decides CUDA-graph capture (ganopt.graphs): a graph replays fixed kernels on fixed memory,
+    so an entry named in `host_state` (a Python value the step branches on, such as "no
+    previous direction yet" or a step count) keeps the step out of a graph.  A scheme whose
+    step cannot be captured for another reason says why in `not_capturable`."""
 
     name: str = ""
     hyperparameters: tuple[Hyperparameter, ...] = ()
     bases: tuple[str, ...] | None = None
+    host_state: tuple[str, ...] = ()
+    not_capturable: str = ""
 
     def __init__(self, stack: Stack, d_steps: int = 1):
         self.stack = stack
         self.d_steps = d_steps
+        self.state: dict[str, Any] = self.init_state()
+
+    def init_state(self) -> dict[str, Any]:
+        """The state before the first step (default: none)."""
+        return {}
 
     def setting(self, name: str):
         return self.stack.setting(name)
@@ -76,9 +91,54 @@ class Scheme:
     def step(self) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def capture_refusal(cls) -> str | None:
+        """Why this scheme's step cannot be captured as a CUDA graph, or None when it can."""
+        if cls.not_capturable:
+            return cls.not_capturable
+        if cls.host_state:
+            return f"it keeps Python state between steps ({', '.join(cls.host_state)})"
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """A copy of the scheme's state (tensors cloned)."""
+        return _copy(self.state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = _copy(state)
+
+
+def _copy(value):
+    """A deep copy of nested dicts, tuples and lists whose leaves are tensors or plain values."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v) for v in value)
+    return value
+
 
 def make_scheme(name: str, stack: Stack, d_steps: int = 1) -> Scheme:
     return SCHEMES[name](stack, d_steps)
+
+
+def save_checkpoint(scheme: Scheme) -> dict[str, Any]:
+    """Everything a stack's training carries from one step to the next: both players'
+    parameters and base-update state, the scheme's declared state, and the draw and
+    gradient-evaluation counters.  Loading it into a freshly built stack of the same runs
+    continues the trajectories exactly."""
+    s = scheme.stack
+    return {"G": s.G.save_state(), "D": s.D.save_state(), "scheme": scheme.state_dict(),
+            "draws": _copy(s.draws), "grad_evals": s.grad_evals}
+
+
+def load_checkpoint(scheme: Scheme, saved: dict[str, Any]) -> None:
+    s = scheme.stack
+    s.G.load_state(saved["G"])
+    s.D.load_state(saved["D"])
+    scheme.load_state_dict(saved["scheme"])
+    s.draws, s.grad_evals = _copy(saved["draws"]), saved["grad_evals"]
 
 
 def _axpy(alpha: torch.Tensor, x: list[torch.Tensor], y: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -130,45 +190,45 @@ class Extragradient(Scheme):
 @register_scheme
 class Optimistic(Scheme):
     name = "optimistic"
+    host_state = ("previous",)  # None before the first step: a Python branch
 
-    def __init__(self, stack, d_steps=1):
-        super().__init__(stack, d_steps)
-        self.previous = None  # (u_{t-1} of G, u_{t-1} of D); the first step is a plain step
+    def init_state(self):
+        return {"previous": None}  # (u_{t-1} of G, u_{t-1} of D); the first step is a plain step
 
     def step(self):
-        s = self.stack
+        s, previous = self.stack, self.state["previous"]
         grad_g, grad_d = s.field("gd")
         u_g, u_d = s.G.direction(grad_g), s.D.direction(grad_d)  # fresh tensors, safe to keep
-        if self.previous is None:
+        if previous is None:
             s.G.move(u_g)
             s.D.move(u_d)
         else:
-            s.G.move([2 * a - b for a, b in zip(u_g, self.previous[0])])
-            s.D.move([2 * a - b for a, b in zip(u_d, self.previous[1])])
-        self.previous = (u_g, u_d)
+            s.G.move([2 * a - b for a, b in zip(u_g, previous[0])])
+            s.D.move([2 * a - b for a, b in zip(u_d, previous[1])])
+        self.state["previous"] = (u_g, u_d)
 
 
 @register_scheme
 class PastExtragradient(Scheme):
     name = "past-extragradient"
+    host_state = ("previous",)  # None before the first step: a Python branch
 
-    def __init__(self, stack, d_steps=1):
-        super().__init__(stack, d_steps)
-        self.previous = None
+    def init_state(self):
+        return {"previous": None}  # (u_{t-1} of G, u_{t-1} of D)
 
     def step(self):
-        s = self.stack
+        s, previous = self.stack, self.state["previous"]
         start_g, start_d = s.G.snapshot(), s.D.snapshot()
-        if self.previous is not None:  # extrapolate with last step's direction, no new gradient
-            s.G.move(self.previous[0])
-            s.D.move(self.previous[1])
+        if previous is not None:  # extrapolate with last step's direction, no new gradient
+            s.G.move(previous[0])
+            s.D.move(previous[1])
         grad_g, grad_d = s.field("gd")
         u_g, u_d = s.G.direction(grad_g), s.D.direction(grad_d)
         s.G.restore(start_g)
         s.D.restore(start_d)
         s.G.move(u_g)
         s.D.move(u_d)
-        self.previous = (u_g, u_d)
+        self.state["previous"] = (u_g, u_d)
 
 
 
@@ -279,6 +339,7 @@ class CompetitiveGradientDescent(Scheme):
 
     name = "cgd"
     bases = ("sgd",)
+    not_capturable = "its conjugate-gradient solve is not captured"
     hyperparameters = (
         Hyperparameter("cg_iters", 5, 1, 1000, kind="int", help="conjugate-gradient iterations per step"),
         Hyperparameter("cg_tol", 1e-6, 0, 1, help="relative residual at which a run's solve stops"),
@@ -352,23 +413,31 @@ class Lookahead(Scheme):
         Hyperparameter("lookahead_alpha", 0.5, 0, 1, help="slow weights' step towards the fast ones"),
     )
 
+    host_state = ("t", "slow")  # a step count (every k-th step is a slow step) and None before the first
+
     def __init__(self, stack, d_steps=1):
+        self.inner = make_scheme(stack.setting("inner"), stack, d_steps)
         super().__init__(stack, d_steps)
-        self.inner = make_scheme(self.setting("inner"), stack, d_steps)
-        self.t = 0
-        self.slow = None
+
+    def init_state(self):
+        return {"t": 0, "slow": None, "inner": self.inner.state}
 
     def step(self):
-        s = self.stack
-        if self.slow is None:
-            self.slow = (s.G.snapshot(), s.D.snapshot())
+        s, state = self.stack, self.state
+        if state["slow"] is None:
+            state["slow"] = (s.G.snapshot(), s.D.snapshot())
         self.inner.step()
-        self.t += 1
-        if self.t % self.setting("lookahead_k") == 0:
+        state["t"] += 1
+        if state["t"] % self.setting("lookahead_k") == 0:
             alpha = self.setting("lookahead_alpha")
-            for player, slow in zip((s.G, s.D), self.slow):
+            for player, slow in zip((s.G, s.D), state["slow"]):
                 frozen = player.lr == 0  # a diverged run stays as the trainer froze it
                 # lerp's weight 1 returns the end point exactly: alpha = 1 is the inner scheme
                 player.restore([torch.where(per_run(frozen, p), p.detach(), torch.lerp(w, p.detach(), per_run(alpha, w)))
                                 for w, p in zip(slow, player.params)])
-            self.slow = (s.G.snapshot(), s.D.snapshot())
+            state["slow"] = (s.G.snapshot(), s.D.snapshot())
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.inner.load_state_dict(state["inner"])
+        self.state["inner"] = self.inner.state  # one dict: the inner scheme's own

@@ -14,10 +14,11 @@ from typing import Any
 
 from .hyperparameters import FIELD_HYPERPARAMETERS, Hyperparameter
 from .schemes import SCHEMES
-from .updates import BASE_UPDATES
+from .updates import BASE_UPDATES, BETA, BETA1, BETA2, EPS
 
 ESTIMATES = ("full", "minibatch")
 REAL_FIELDS = ("lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps")
+FIELD_DECLARATIONS = (BETA, BETA1, BETA2, EPS)  # the built-in updates' settings, also Strategy fields
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,8 @@ class Strategy:
                 raise ValueError(f"strategy {self.name!r}: {key} must be a positive number, got {value!r}")
         if not _positive_number(self.lr_ratio):
             raise ValueError(f"strategy {self.name!r}: lr_ratio must be a positive number, got {self.lr_ratio!r}")
-        if not (_number(self.beta) and -1 < self.beta < 1):
-            raise ValueError(f"strategy {self.name!r}: beta must lie in (-1, 1) (negative for negative momentum), got {self.beta!r}")
-        for key in ("beta1", "beta2"):
-            value = getattr(self, key)
-            if not (_number(value) and 0 <= value < 1):
-                raise ValueError(f"strategy {self.name!r}: {key} must lie in [0, 1), got {value!r}")
-        if not _positive_number(self.eps):
-            raise ValueError(f"strategy {self.name!r}: eps must be a positive number, got {self.eps!r}")
+        for h in FIELD_DECLARATIONS:  # the base updates' own declarations: one range each
+            h.check(getattr(self, h.name), f"strategy {self.name!r}")
         if not (isinstance(self.d_steps, int) and not isinstance(self.d_steps, bool) and 1 <= self.d_steps <= 1000):
             raise ValueError(f"strategy {self.name!r}: d_steps must be an integer from 1 to 1000, got {self.d_steps!r}")
         if not isinstance(self.description, str):

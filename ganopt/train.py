@@ -137,32 +137,12 @@ def seconds_per_step(problem: Problem, options: dict[str, Any], strategy: Strate
     return statistics.median(times)
 
 
-def train_stack(
-    problem: Problem,
-    options: dict[str, Any],
-    strategies: list[Strategy],
-    seeds: list[int],
-    steps: int,
-    eval_every: int,
-    device: str | torch.device = "cpu",
-    on_progress: Callable[[int, int], None] | None = None,
-    time_limit_s: float | None = None,
-    calibrate: bool = True,
-    lr_schedule: str = "constant",
-    diagnostics: bool = False,
-    diagnostics_at: tuple[float, ...] = SPECTRUM_AT,
-    precision: str = DEFAULT_PRECISION,
-    cuda_graphs: bool = False,
-) -> StackResult:
-    """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a stack trains, shared by all its runs; checked when built.
 
-    All strategies must share a stack key (scheme and d_steps) and carry concrete learning
-    rates (Strategy.resolve); base update, gradient estimate and hyperparameters may differ
-    per run.
-    Each record's `wall_s` is its step times the run's `step_seconds`: the seconds per step of
-    its strategy alone on this device, measured once per cost_key before training
-    (seconds_per_step, with the first run of that key); with `calibrate`
-    False, nan.  StackResult.wall_s keeps the stack's own training seconds.
+    `steps` and `eval_every`: the budget and how often every run is evaluated (and always at
+    the last step).  `device`: where the stack trains.
     `lr_schedule` (ganopt.schedules) scales every run's learning rates step by step.
     `diagnostics` (ganopt.diagnostics) adds the game-dynamics diagnostics to the records: the
     rotation share at every evaluation, the spectra at the evaluations nearest the fractions
@@ -172,103 +152,168 @@ def train_stack(
     evaluations run in the problem's dtype.
     `cuda_graphs` (ganopt.graphs) replays each step from a CUDA graph: the same steps, launched
     at once; CUDA only, for the schemes and base updates a graph can hold.
-    `on_progress(step, steps)` is called after every step (cheap; the caller throttles).
+    `calibrate`: measure each cost key's seconds per step alone (seconds_per_step), which every
+    record's `wall_s` is charged from; without it, wall_s is nan.
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
-    `on_progress` calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
-    outside the main thread, at the end of the step).
+    progress calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
+    outside the main thread, at the end of the step)."""
+
+    steps: int
+    eval_every: int
+    device: str | torch.device = "cpu"
+    lr_schedule: str = "constant"
+    diagnostics: bool = False
+    diagnostics_at: tuple[float, ...] = SPECTRUM_AT
+    precision: str = DEFAULT_PRECISION
+    cuda_graphs: bool = False
+    calibrate: bool = True
+    time_limit_s: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "device", torch.device(self.device))
+        object.__setattr__(self, "diagnostics_at", tuple(self.diagnostics_at))
+        lr_factor(self.lr_schedule, 1, self.steps)  # an unknown schedule is refused before anything is built
+
+    def check_stack(self, problem: Problem, strategies: list[Strategy], seeds: list[int]) -> None:
+        """Refuse, before anything is built, a stack these settings cannot train."""
+        if len(strategies) != len(seeds) or not seeds:
+            raise ValueError("train_stack needs one strategy per seed and at least one run")
+        keys = {s.stack_key for s in strategies}
+        if len(keys) != 1:
+            raise ValueError(f"strategies in one stack must share scheme and d_steps; got {sorted(keys)}")
+        if any(s.lr_g is None or s.lr_d is None for s in strategies):
+            raise ValueError("strategies must be resolved to concrete learning rates (Strategy.resolve)")
+        if any(not 0 <= seed < 2**32 for seed in seeds):
+            raise ValueError("seeds must lie in [0, 2**32)")
+        check_precision(self.precision, self.device.type, problem.dtype)
+        if self.cuda_graphs:
+            check_cuda_graphs(self.device.type, strategies[0].scheme, [s.base for s in strategies], self.diagnostics)
+
+
+def train_stack(problem: Problem, options: dict[str, Any], strategies: list[Strategy], seeds: list[int],
+                steps: int, eval_every: int, device: str | torch.device = "cpu",
+                on_progress: Callable[[int, int], None] | None = None, time_limit_s: float | None = None,
+                calibrate: bool = True, lr_schedule: str = "constant", diagnostics: bool = False,
+                diagnostics_at: tuple[float, ...] = SPECTRUM_AT, precision: str = DEFAULT_PRECISION,
+                cuda_graphs: bool = False) -> StackResult:
+    """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
+
+    All strategies must share a stack key (scheme and d_steps) and carry concrete learning
+    rates (Strategy.resolve); base update, gradient estimate and hyperparameters may differ
+    per run.  The other arguments are the stack's TrainSettings (read there).  Each record's
+    `wall_s` is its step times the run's `step_seconds`: the seconds per step of its strategy
+    alone on this device, measured once per cost_key before training; StackResult.wall_s keeps
+    the stack's own training seconds.  `on_progress(step, steps)` is called after every step
+    (cheap; the caller throttles).
     """
-    if len(strategies) != len(seeds) or not seeds:
-        raise ValueError("train_stack needs one strategy per seed and at least one run")
-    keys = {s.stack_key for s in strategies}
-    if len(keys) != 1:
-        raise ValueError(f"strategies in one stack must share scheme and d_steps; got {sorted(keys)}")
-    if any(s.lr_g is None or s.lr_d is None for s in strategies):
-        raise ValueError("strategies must be resolved to concrete learning rates (Strategy.resolve)")
-    if any(not 0 <= seed < 2**32 for seed in seeds):
-        raise ValueError("seeds must lie in [0, 2**32)")
-    lr_factor(lr_schedule, 1, steps)  # an unknown schedule is refused before anything is built
-    check_precision(precision, torch.device(device).type, problem.dtype)
-    if cuda_graphs:
-        check_cuda_graphs(torch.device(device).type, strategies[0].scheme, [s.base for s in strategies], diagnostics)
+    settings = TrainSettings(steps, eval_every, device, lr_schedule, diagnostics, diagnostics_at, precision,
+                             cuda_graphs, calibrate, time_limit_s)
+    settings.check_stack(problem, strategies, seeds)
     at = [0]  # the step in progress, for the time limit's message
     try:
         with alarm(time_limit_s):
-            return _train(problem, options, strategies, seeds, steps, eval_every, torch.device(device), on_progress,
-                          time_limit_s, calibrate, at, lr_schedule, diagnostics, diagnostics_at, precision,
-                          cuda_graphs)
+            return _train(problem, options, strategies, seeds, settings, on_progress, at)
     except TimeLimitExceeded:
         where = f"at step {at[0]} of {steps}" if at[0] else "before the first step"
         raise TimeLimitExceeded(f"exceeded the time limit of {time_limit_s:g}s {where}") from None
 
 
-def _train(problem, options, strategies, seeds, steps, eval_every, device, on_progress, time_limit_s, calibrate,
-           at, lr_schedule="constant", diagnostics=False, diagnostics_at=SPECTRUM_AT,
-           precision=DEFAULT_PRECISION, cuda_graphs=False) -> StackResult:
-    k = len(seeds)
+def _train(problem: Problem, options: dict[str, Any], strategies: list[Strategy], seeds: list[int],
+           settings: TrainSettings, on_progress, at: list[int]) -> StackResult:
+    """The loop: calibrate, build, evaluate, then step, freeze what diverged, evaluate."""
     started = time.perf_counter()
-    # a step's cost depends on the base update and the gradient estimate (the scheme is the
-    # stack's), not on learning rates: tuning trials share one calibration
+    steps, limit = settings.steps, settings.time_limit_s
+    step_seconds = _calibrate(problem, options, strategies, seeds, settings)
+    game, stack, scheme = _build(problem, options, strategies, seeds, settings.device)
+    recorder = Recorder(game, stack, seeds, settings, step_seconds)
+    base_lr = (stack.G.lr.clone(), stack.D.lr.clone())
+    recorder.evaluate(0)
+    # built after evaluate(0), which resets the counters
+    train_step = step_runner(stack, scheme, settings.device, settings.precision, settings.cuda_graphs)
+    train_seconds = 0.0
+    for step in range(1, steps + 1):
+        at[0] = step
+        _schedule_rates(stack, base_lr, recorder.alive, settings.lr_schedule, step, steps)
+        start = time.perf_counter()
+        recorder.mark_diverged(step, train_step())
+        train_seconds += time.perf_counter() - start
+        if step % settings.eval_every == 0 or step == steps:
+            recorder.evaluate(step)
+        if on_progress is not None:
+            on_progress(step, steps)
+        if limit is not None and time.perf_counter() - started > limit:
+            raise TimeLimitExceeded  # where the alarm cannot reach (a thread other than the main one)
+    return recorder.result(train_seconds)
+
+
+def _calibrate(problem, options, strategies, seeds, settings: TrainSettings) -> list[float]:
+    """Each run's seconds per step alone.  A step's cost depends on the base update and the
+    gradient estimate (the scheme is the stack's), not on learning rates: runs of one cost key
+    (tuning trials) share one calibration, with the first run of that key."""
     first: dict[tuple[str, str], tuple[Strategy, int]] = {}
     for strategy, seed in zip(strategies, seeds):
         first.setdefault(cost_key(strategy), (strategy, seed))
-    calibrated = {key: seconds_per_step(problem, options, s, seed, device, precision=precision,
-                                             cuda_graphs=cuda_graphs) if calibrate
-                  else float("nan")
+    calibrated = {key: seconds_per_step(problem, options, s, seed, settings.device, precision=settings.precision,
+                                        cuda_graphs=settings.cuda_graphs) if settings.calibrate else float("nan")
                   for key, (s, seed) in first.items()}
-    step_seconds = [calibrated[cost_key(s)] for s in strategies]
-    game, stack, scheme = _build(problem, options, strategies, seeds, device)
+    return [calibrated[cost_key(s)] for s in strategies]
 
-    records: list[list[dict]] = [[] for _ in range(k)]
-    diverged_step: list[int | None] = [None] * k
-    alive = torch.ones(k, dtype=torch.bool, device=device)
-    train_seconds = 0.0
 
-    seed_tensor = torch.tensor(seeds, dtype=torch.int64, device=device)
-    start_point = [p.detach().clone() for p in game.theta + game.phi] if diagnostics else None
-    spectra = spectrum_steps(steps, eval_every, tuple(diagnostics_at)) if diagnostics else set()
+def _schedule_rates(stack: Stack, base_lr, alive: torch.Tensor, schedule: str, step: int, steps: int) -> None:
+    """Scale every run's rates for this step; frozen (diverged) runs keep a zero rate."""
+    if schedule == "constant":
+        return
+    factor = lr_factor(schedule, step, steps)
+    for player, base in zip((stack.G, stack.D), base_lr):
+        player.lr.copy_(torch.where(alive, base * factor, torch.zeros_like(base)))
 
-    def evaluate(step: int) -> None:
+
+class Recorder:
+    """The records of a stack's runs: evaluations, and the step at which each run diverged
+    (a diverged run records nothing more)."""
+
+    def __init__(self, game, stack: Stack, seeds: list[int], settings: TrainSettings, step_seconds: list[float]):
+        k, device = len(seeds), settings.device
+        self.game, self.stack, self.settings, self.step_seconds = game, stack, settings, step_seconds
+        self.records: list[list[dict]] = [[] for _ in range(k)]
+        self.diverged_step: list[int | None] = [None] * k
+        self.alive = torch.ones(k, dtype=torch.bool, device=device)
+        self.seeds = torch.tensor(seeds, dtype=torch.int64, device=device)
+        diagnostics = settings.diagnostics
+        self.start_point = [p.detach().clone() for p in game.theta + game.phi] if diagnostics else None
+        self.spectra = spectrum_steps(settings.steps, settings.eval_every, settings.diagnostics_at) \
+            if diagnostics else set()
+
+    def evaluate(self, step: int) -> None:
+        stack = self.stack
         if step == 0:
             stack.field("gd")  # losses and gradient norms at the start point
             stack.draws, stack.grad_evals = 0, 0.0
-        metrics = {**stack.convergence_metrics(), **game.evaluate()}
-        if diagnostics:
-            metrics.update(diagnose(stack, seed_tensor, step in spectra, start_point if step == steps else None))
+        metrics = {**stack.convergence_metrics(), **self.game.evaluate()}
+        if self.settings.diagnostics:
+            end = self.start_point if step == self.settings.steps else None
+            metrics.update(diagnose(stack, self.seeds, step in self.spectra, end))
         values = {name: v.detach().cpu().tolist() for name, v in metrics.items()}
-        for i in range(k):
-            if diverged_step[i] is None:
-                records[i].append({"step": step, "grad_evals": stack.grad_evals, "wall_s": step * step_seconds[i],
-                                   **{name: values[name][i] for name in values}})
+        for i, records in enumerate(self.records):
+            if self.diverged_step[i] is None:
+                records.append({"step": step, "grad_evals": stack.grad_evals, "wall_s": step * self.step_seconds[i],
+                                **{name: values[name][i] for name in values}})
 
-    base_lr = (stack.G.lr.clone(), stack.D.lr.clone())
-    evaluate(0)
-    train_step = step_runner(stack, scheme, device, precision, cuda_graphs)  # after evaluate(0): it resets the counters
-    for step in range(1, steps + 1):
-        at[0] = step
-        if lr_schedule != "constant":  # frozen (diverged) runs keep a zero rate
-            factor = lr_factor(lr_schedule, step, steps)
-            for player, base in zip((stack.G, stack.D), base_lr):
-                player.lr.copy_(torch.where(alive, base * factor, torch.zeros_like(base)))
-        start = time.perf_counter()
-        finite = train_step()
-        if finite is not None:
-            for i in (alive & ~finite).nonzero().flatten().tolist():
-                diverged_step[i] = step
-            alive &= finite
-        train_seconds += time.perf_counter() - start
-        if step % eval_every == 0 or step == steps:
-            evaluate(step)
-        if on_progress is not None:
-            on_progress(step, steps)
-        if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
-            raise TimeLimitExceeded  # where the alarm cannot reach (a thread other than the main one)
+    def mark_diverged(self, step: int, finite: torch.Tensor | None) -> None:
+        """`finite`: the step's [K] mask of finite runs, or None when every run is finite."""
+        if finite is None:
+            return
+        for i in (self.alive & ~finite).nonzero().flatten().tolist():
+            self.diverged_step[i] = step
+        self.alive &= finite
 
-    samples = game.samples()
-    return StackResult(
-        records=records,
-        status=["diverged" if d is not None else "done" for d in diverged_step],
-        diverged_step=diverged_step,
-        samples=None if samples is None else samples.detach().cpu().numpy(),
-        wall_s=train_seconds,
-        step_seconds=step_seconds,
-    )
+    def result(self, train_seconds: float) -> StackResult:
+        samples = self.game.samples()
+        return StackResult(
+            records=self.records,
+            status=["diverged" if d is not None else "done" for d in self.diverged_step],
+            diverged_step=self.diverged_step,
+            samples=None if samples is None else samples.detach().cpu().numpy(),
+            wall_s=train_seconds,
+            step_seconds=self.step_seconds,
+        )

@@ -11,10 +11,12 @@ torch.optim exactly (tests compare them on the same gradients):
             d = (m / (1 - beta1^t)) / (sqrt(v) / sqrt(1 - beta2^t) + eps)   (Kingma & Ba 2015)
 
 Each update is a functional core behind a thin stateful class (as optax and torch.optim):
-`apply(grads, state) -> (directions, new_state)` is pure, so a scheme can run it on a copy of
-the state and differentiate through it (unrolled GAN); `direction(grads)` applies it to the
-update's own state.  `state_dict()` / `load_state_dict()` save and restore the whole state,
-step counter included.  A direction is always a fresh tensor, never one of the state's buffers.
+`apply(grads, state) -> (directions, new_state)` is pure and the only place its maths is
+written, so a scheme can run it on a copy of the state and differentiate through it (unrolled
+GAN); `direction(grads)` applies it to the update's own state and writes the new state into
+the same buffers (in place: a captured CUDA graph reads those very tensors, ganopt.graphs).
+`state_dict()` / `load_state_dict()` save and restore the whole state, step counter included.
+A direction is always a fresh tensor, never one of the state's buffers.
 
 To add one, subclass BaseUpdate (declare `hyperparameters` and `buffers`, write `apply`) and
 register it with `register_base_update`.
@@ -63,10 +65,18 @@ class BaseUpdate:
         modified in place)."""
         raise NotImplementedError
 
+    not_capturable: str = ""  # why a CUDA graph cannot hold this update's step ("": it can)
+
+    @torch.no_grad()
     def direction(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         directions, new = self.apply(grads, {"t": self.t, **self.state})
-        self.t = new["t"]
-        self.state = {b: [x.detach() for x in new[b]] for b in self.buffers}
+        if isinstance(self.t, torch.Tensor):  # a device counter (ganopt.graphs): advanced in place
+            self.t.copy_(new["t"])
+        else:
+            self.t = new["t"]
+        for b in self.buffers:
+            for x, value in zip(self.state[b], new[b]):
+                x.copy_(value)
         return directions
 
     def state_dict(self) -> dict[str, Any]:
@@ -94,11 +104,13 @@ class BaseUpdate:
             x[runs] = 0
 
 
-# The built-in updates' hyperparameters are Strategy fields (checked there); declared for listing.
-BETA = Hyperparameter("beta", 0.9, -1, 1, help="momentum; negative for negative momentum")
-BETA1 = Hyperparameter("beta1", 0.5, 0, 1)
-BETA2 = Hyperparameter("beta2", 0.999, 0, 1)
-EPS = Hyperparameter("eps", 1e-8, 0, None)
+# The built-in updates' hyperparameters, declared once: they are also Strategy fields (a suite's
+# `beta = -0.5`), which Strategy checks against these declarations.
+BETA = Hyperparameter("beta", 0.9, -1, 1, low_open=True, high_open=True,
+                      help="momentum; negative for negative momentum")
+BETA1 = Hyperparameter("beta1", 0.5, 0, 1, high_open=True)
+BETA2 = Hyperparameter("beta2", 0.999, 0, 1, high_open=True)
+EPS = Hyperparameter("eps", 1e-8, 0, None, low_open=True)
 
 
 class SGD(BaseUpdate):
@@ -122,13 +134,6 @@ class Momentum(BaseUpdate):
         new = [per_run(beta, b) * b + g for b, g in zip(state["buf"], grads)]
         return list(new), {"t": state["t"] + 1, "buf": new}
 
-    def direction(self, grads):  # in place: the fast path of training
-        self.t += 1
-        beta = self.hyper["beta"]
-        for buf, g in zip(self.state["buf"], grads):
-            buf.mul_(per_run(beta, buf)).add_(g)
-        return [buf.clone() for buf in self.state["buf"]]
-
 
 class Adam(BaseUpdate):
     name = "adam"
@@ -147,27 +152,18 @@ class Adam(BaseUpdate):
     def apply(self, grads, state):
         t = state["t"] + 1
         one_minus_b1, b2, one_minus_b2, eps, bias1, bias2_sqrt = self._scalars(t, grads[0].dtype)
-        tiny = torch.finfo(grads[0].dtype).tiny  # sqrt's derivative at an exact 0 would be inf (dead units)
+        # sqrt's derivative at an exact 0 would be inf (dead units); the clamp changes no
+        # direction: where v is 0, sqrt(tiny) ~ 1e-19 vanishes beside eps
+        tiny = torch.finfo(grads[0].dtype).tiny
         ms, vs, out = [], [], []
         for m, v, g in zip(state["exp_avg"], state["exp_avg_sq"], grads):
             m = m.lerp(g, per_run(one_minus_b1, m))
-            v = v * per_run(b2, v) + g * (g * per_run(one_minus_b2, v))
+            v = torch.addcmul(v * per_run(b2, v), g, g * per_run(one_minus_b2, v))
             denom = v.clamp_min(tiny).sqrt() / per_run(bias2_sqrt, v) + per_run(eps, v)
             out.append(m / per_run(bias1, m) / denom)
             ms.append(m)
             vs.append(v)
         return out, {"t": t, "exp_avg": ms, "exp_avg_sq": vs}
-
-    def direction(self, grads):  # in place: the fast path of training
-        self.t += 1
-        one_minus_b1, b2, one_minus_b2, eps, bias1, bias2_sqrt = self._scalars(self.t, grads[0].dtype)
-        out = []
-        for m, v, g in zip(self.state["exp_avg"], self.state["exp_avg_sq"], grads):
-            m.lerp_(g, per_run(one_minus_b1, m))
-            v.mul_(per_run(b2, v)).addcmul_(g, g * per_run(one_minus_b2, v))
-            denom = (v.sqrt() / per_run(bias2_sqrt, v)).add_(per_run(eps, v))
-            out.append(m / per_run(bias1, m) / denom)
-        return out
 
 
 BASE_UPDATES: dict[str, type[BaseUpdate]] = {cls.name: cls for cls in (SGD, Momentum, Adam)}

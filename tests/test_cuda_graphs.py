@@ -11,9 +11,12 @@ import sys
 import pytest
 import torch
 
-from ganopt import get_problem, get_strategy
-from ganopt.graphs import GRAPHABLE_SCHEMES, EagerStep, _counters_on_device, check_cuda_graphs, step_runner
+from ganopt import BaseUpdate, get_problem, get_strategy, register_base_update
+from ganopt.graphs import EagerStep, capturable_schemes, _counters_on_device, check_cuda_graphs, step_runner
 from ganopt.train import _build, train_stack
+
+PRESET_SCHEMES = ("simultaneous", "alternating", "extragradient", "optimistic", "past-extragradient", "consensus", "sga",
+                  "unrolled", "cgd", "lookahead")
 
 SMALL = {"latent_dim": 8, "g_hidden": [16, 16], "d_hidden": [16, 16], "batch_size": 32, "eval_samples": 2500}
 # every scheme a graph holds, with each in-place base update among them, and a mixed stack
@@ -56,14 +59,39 @@ def test_device_counters_change_no_number(names):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
+@register_base_update
+class Branchy(BaseUpdate):
+    """A base update that says a graph cannot hold it (its step would branch on a value)."""
+
+    name = "branchy"
+    not_capturable = "it branches on a value"
+
+    def apply(self, grads, state):
+        return [g.clone() for g in grads], {"t": state["t"] + 1}
+
+
+def test_capture_follows_from_declared_state():
+    """Whether a step can be captured is read from what a scheme declares: host entries in its
+    state (optimistic, past-extragradient, lookahead) or a reason (CGD), not from a list."""
+    from ganopt import SCHEMES
+
+    assert [n for n in capturable_schemes() if n in PRESET_SCHEMES] == [
+        "simultaneous", "alternating", "extragradient", "consensus", "sga", "unrolled"]
+    assert SCHEMES["optimistic"].host_state == ("previous",)
+    assert SCHEMES["lookahead"].host_state == ("t", "slow")
+
+
 def test_what_a_graph_cannot_hold_is_refused_in_one_line():
     with pytest.raises(ValueError, match="need a CUDA device; this device is cpu") as refused:
         check_cuda_graphs("cpu", "simultaneous", ["adam"])
     assert "\n" not in str(refused.value)
-    with pytest.raises(ValueError, match="scheme 'optimistic' keeps Python state.*simultaneous, alternating"):
+    with pytest.raises(ValueError, match="scheme 'optimistic' cannot be captured: it keeps Python state between "
+                                         r"steps \(previous\); CUDA graphs take: simultaneous, alternating"):
         check_cuda_graphs("cuda", "optimistic", ["sgd"])
-    with pytest.raises(ValueError, match="base update.*rmsprop"):
-        check_cuda_graphs("cuda", "simultaneous", ["adam", "rmsprop"])
+    with pytest.raises(ValueError, match="scheme 'cgd' cannot be captured: its conjugate-gradient solve"):
+        check_cuda_graphs("cuda", "cgd", ["sgd"])
+    with pytest.raises(ValueError, match=r"base update\(s\) branchy \(it branches on a value\) cannot be captured"):
+        check_cuda_graphs("cuda", "simultaneous", ["adam", "branchy"])
     with pytest.raises(ValueError, match="diagnostics"):
         check_cuda_graphs("cuda", "simultaneous", ["adam"], diagnostics=True)
     problem = get_problem("ring8")
@@ -198,6 +226,8 @@ def test_cuda_graphs_change_how_steps_launch_not_the_run_id():
                                                                       "optimistic": False}
     assert {r.strategy.name for r in graphed.runs if r.cuda_graphs} == {"adam", "extra-adam"}
     assert [r.run_id for r in graphed.runs] == [r.run_id for r in on_cuda.runs]
-    assert graphed.warnings[len(on_cuda.warnings):] == [
-        "--cuda-graphs: ring8 · optimistic trains eagerly: scheme 'optimistic' keeps Python state between steps "
-        "and cannot be captured; CUDA graphs take: simultaneous, alternating, extragradient, consensus, sga, unrolled"]
+    [warning] = graphed.warnings[len(on_cuda.warnings):]
+    assert warning.startswith(
+        "--cuda-graphs: ring8 · optimistic trains eagerly: scheme 'optimistic' cannot be captured: it keeps Python "
+        "state between steps (previous); CUDA graphs take: simultaneous, alternating, extragradient, consensus, sga, "
+        "unrolled")
