@@ -197,6 +197,6 @@ def test_cuda_graphs_change_how_steps_launch_not_the_run_id():
                                                                                "optimistic": False}
     assert {r.strategy.name for r in graphed.runs if r.cuda_graphs} == {"adam", "extra-adam"}
     assert [r.run_id for r in graphed.runs] == [r.run_id for r in on_cuda.runs]
-    assert graphed.warnings[len(on_cuda.warnings):] == [
+    assert list(graphed.warnings[len(on_cuda.warnings):]) == [
         "--cuda-graphs: ring8 · optimistic trains eagerly: scheme 'optimistic' keeps Python state between steps "
         "and cannot be captured; CUDA graphs take: simultaneous, alternating, extragradient, consensus, sga, unrolled"]
