@@ -6,6 +6,7 @@ expansion makes is what trains: planning, the executors and train_stack read it 
 import dataclasses
 import json
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -149,3 +150,25 @@ def test_the_cli_never_rewrites_its_parsed_arguments(tmp_path):
     before = dict(vars(args))
     assert cli.cmd_run(args) == 0
     assert vars(args) == before
+
+
+BAD_FLAGS = {
+    "timeout": (["--timeout", "0"], "--timeout must be a positive number of seconds, got 0"),
+    "workers": (["--workers", "2", "--executor", "inprocess"], "--workers N \\(N >= 1\\) goes with --executor processes"),
+    "retries": (["--retries", "-1"], "--retries must be >= 0, got -1"),
+    "scheduler": (["--scheduler", "tcp://host:1"], "--scheduler goes with --executor dask"),
+    "dask": (["--executor", "dask"], "--executor dask needs --scheduler"),
+    "max-runs": (["--max-runs", "0"], "--max-runs must be >= 1, got 0"),
+    "precision": (["--precision", "fp61"], "--precision: unknown precision 'fp61'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FLAGS)
+def test_a_bad_flag_is_one_line_exit_2_and_nothing_written(case, tmp_path, capsys, monkeypatch):
+    flags, message = BAD_FLAGS[case]
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # main's SIGTERM handler stays out of pytest
+    code = cli.main(["run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "3",
+                     "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+    assert not list(tmp_path.iterdir())
