@@ -54,7 +54,8 @@ def test_a_new_numerics_version_changes_every_run_id(monkeypatch):
     assert all(r.describe()["numerics"] == numerics.NUMERICS_VERSION for r in suite_from_data(SMALL).runs)
 
 
-BASE = {"problems": ["ring8"], "strategies": ["mine"], "seeds": 1, "steps": 10, "strategy": {"mine": {"like": "adam"}}}
+BASE = {"problems": ["ring8"], "strategies": ["mine"], "seeds": 1, "steps": 10, "eval_every": 2,
+        "strategy": {"mine": {"like": "adam"}}}
 CHANGES = {  # each changes one setting that decides a run's numbers
     "seed": ({"seeds": [1]}, {}),
     "steps": ({"steps": 11}, {}),
@@ -96,7 +97,7 @@ def test_provenance_still_records_the_commit_and_whether_the_tree_was_dirty():
 
 
 SETTINGS = {"problems": ["ring8"], "strategies": ["adam", "ttur"], "seeds": 2, "steps": 4, "eval_every": 2,
-            "lr_schedule": "constant", "precision": "bf16", "diagnostics": True, "diagnostics_at": [0, 1],
+            "lr_schedule": "linear-decay", "precision": "bf16", "diagnostics": True, "diagnostics_at": [0, 1],
             "problem": {"ring8": {"batch_size": 64}}}
 
 
@@ -119,11 +120,14 @@ def test_one_frozen_spec_per_stack_is_what_trains(monkeypatch):
     assert problem.name == "ring8" and keywords["device"] == torch.device("cpu") and keywords["time_limit_s"] == 9.0
     assert keywords["options"] == settings.options and keywords["options"]["batch_size"] == 64
     assert (keywords["steps"], keywords["eval_every"], keywords["lr_schedule"], keywords["precision"]) == \
-        (4, 2, "constant", "bf16")
+        (4, 2, "linear-decay", "bf16")  # none of them train_stack's default
     assert keywords["diagnostics"] is True and keywords["diagnostics_at"] == (0.0, 1.0)
     assert keywords["cuda_graphs"] is False
     assert [s.name for s in keywords["strategies"]] == [r.strategy.name for r in parts[0].runs]
     assert keywords["seeds"] == [0, 1, 0]
+    graphed = suite_from_data(BASE, device="cuda", cuda_graphs=True).stacks[0]
+    execute.run_stack(graphed, torch.device("cpu"))
+    assert calls[-1][1]["cuda_graphs"] is True
 
 
 def test_a_stack_holds_only_runs_of_its_own_settings():
