@@ -176,3 +176,31 @@ def test_a_bad_flag_is_one_line_exit_2_and_nothing_written(case, tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_evaluation_runs_train_each_strategy_at_its_best_trials_setting():
+    suite = suite_from_data({**SMALL, "tuning": {"trials": 3, "tune_seeds": [100]}})
+    cells = {cell.strategy.name: cell for cell in suite.grid}
+    for run in suite.runs:  # the trials: one setting each, on the tuning seeds
+        assert run.phase == "tune" and run.seed == 100
+        assert run.strategy == suite.tuning.setting(cells[run.strategy.name].strategy, run.trial)
+    best = {("bilinear", "gd"): 2, ("bilinear", "extragradient"): 0}
+    evals = [r for stack in suite.eval_stacks(best) for r in stack.runs]
+    assert sorted((r.strategy.name, r.seed) for r in evals) == sorted((s, seed) for s in cells for seed in (0, 1))
+    for run in evals:
+        trial = best[("bilinear", run.strategy.name)]
+        assert run.phase == "eval" and run.trial == trial
+        assert run.strategy == suite.tuning.setting(cells[run.strategy.name].strategy, trial)
+        assert run.strategy.lr_g != cells[run.strategy.name].strategy.lr_g  # not the untuned rate
+    assert not {r.run_id for r in evals} & {r.run_id for r in suite.runs}
+
+
+def test_presets_without_tuned_rates_are_named_in_a_warning(monkeypatch):
+    from ganopt import Strategy
+    from ganopt.strategies import STRATEGIES
+
+    monkeypatch.setitem(STRATEGIES, "never-tuned", Strategy("never-tuned", base="sgd"))
+    warnings = suite_from_data({**SMALL, "strategies": ["gd", "never-tuned"]}).warnings
+    assert warnings == ("bilinear: no tuned rates for never-tuned (`python -m bench tune`); they run at the "
+                        "problem's untuned default rates",)
+    assert not suite_from_data(SMALL).warnings
