@@ -1,5 +1,5 @@
 """Suites and run specs: read a suite (TOML) and CLI flags, validate everything before anything
-runs, and expand the grid into RunSpecs with stable ids.
+runs, and expand the grid into one frozen StackSpec per stack, its runs with stable ids.
 
 A suite file:
 
@@ -280,8 +280,6 @@ def _halton(index: int, base: int) -> float:
     return result
 
 
-
-
 @dataclass(frozen=True)
 class GridCell:
     """One problem x strategy of a suite, resolved: its stack's settings and its strategy (with
@@ -482,7 +480,6 @@ def define_strategy(name: str, table: Any, source: str) -> Strategy:
         if isinstance(e, SpecError):
             raise
         raise SpecError(f"{where}: {e}") from None
-
 
 
 def build_suite(path: Path | None, problems: str | None = None, strategies: str | None = None,
@@ -836,7 +833,6 @@ def _tuning(table: Any, source: str, eval_seeds: list[int]) -> Tuning:
         raise SpecError(f"{where}: tune_seeds and seeds must differ (the best setting is reported on fresh "
                         f"seeds); both have {shared[0]}")
     return Tuning(trials, lr_range, ratio_range, tuple(dict.fromkeys(tune_seeds)))
-
 
 
 __all__ = ["Flags", "RunSpec", "SpecError", "StackSettings", "StackSpec", "Suite", "SuiteConfig", "available_suites",
