@@ -13,12 +13,13 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from ganopt.precision import DEFAULT_PRECISION, PRECISIONS, check_precision
+from ganopt.precision import DEFAULT_PRECISION, PRECISIONS
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
@@ -28,10 +29,10 @@ from . import compare as compare_mod
 from . import executors, perf, perfgate
 from .execute import execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
-from .plan import plan_stacks, work
+from .plan import plan_stacks, remaining, work
 from .report import failure_table, scorecards, write_report
-from .spec import (MAX_RUNS, SpecError, available_suites, build_suite, built_in_references, find_suite,
-                   load_plugin, read_suite_file)
+from .spec import (MAX_RUNS, SpecError, Suite, available_suites, build_suite, built_in_references,
+                   check_precision_on, cuda_graph_refusal, find_suite, load_plugin, read_suite_file)
 from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
 from .tuning import select_best
 
@@ -58,7 +59,15 @@ class ArgumentParser(argparse.ArgumentParser):
 def make_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m bench", description="ganopt: benchmark GAN optimization strategies.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    _add_run(commands)
+    commands.add_parser("list", help="list problems, strategies, schemes and suites")
+    _add_tune(commands)
+    _add_report_and_compare(commands)
+    _add_perf(commands)
+    return parser
 
+
+def _add_run(commands) -> None:
     run = commands.add_parser("run", help="train a suite and write tables and plots")
     run.add_argument("--suite", default=DEFAULT_SUITE, help="a suite name (see `list`) or a path to a .toml file")
     run.add_argument("--problems", help="comma-separated problems, replacing the suite's")
@@ -91,7 +100,7 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--diagnostics-at", metavar="F,F,...",
                      help="fractions of the budget whose evaluations get the spectra (default 0,0.5,1); implies "
                           "--diagnostics")
-    run.add_argument("--precision", choices=list(PRECISIONS),
+    run.add_argument("--precision",
                      help="arithmetic of the training steps, replacing the suite's (default fp32): "
                           + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
     run.add_argument("--cuda-graphs", action="store_true",
@@ -103,8 +112,8 @@ def make_parser() -> argparse.ArgumentParser:
                           "of work")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
 
-    commands.add_parser("list", help="list problems, strategies, schemes and suites")
 
+def _add_tune(commands) -> None:
     tune = commands.add_parser("tune", help="tune the preset strategies' learning rates per problem and write the "
                                "table suites load (ganopt/assets/tuned_lr.json)")
     tune.add_argument("--suite", default="tune-presets", help="a suite with a [tuning] table (default tune-presets)")
@@ -126,6 +135,8 @@ def make_parser() -> argparse.ArgumentParser:
                       help="replay the trials' steps from CUDA graphs where a graph can hold them (as `run`)")
     tune.add_argument("--quiet", action="store_true", help="no progress lines")
 
+
+def _add_report_and_compare(commands) -> None:
     report = commands.add_parser("report", help="regenerate tables, plots and the HTML report from stored results")
     report.add_argument("path", nargs="?", type=path_arg, default=DEFAULT_STORE,
                         help=f"a results store (default {DEFAULT_STORE}) or a report folder with summary.csv")
@@ -138,6 +149,8 @@ def make_parser() -> argparse.ArgumentParser:
     compare.add_argument("--suite", help="only the runs of this suite")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
 
+
+def _add_perf(commands) -> None:
     perf = commands.add_parser("perf", help="measure stacked training against a plain per-run loop")
     perf.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     perf.add_argument("--problems", default="ring8", help="comma-separated problems (default ring8)")
@@ -155,13 +168,12 @@ def make_parser() -> argparse.ArgumentParser:
     perf.add_argument("--threshold", type=float, default=perfgate.DEFAULT_THRESHOLD,
                       help="with --save-baseline: the regression threshold recorded (default 0.30: +30%%)")
     perf.add_argument("--seconds", type=float, default=1.0, help="minimum timing seconds per measurement")
-    perf.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
+    perf.add_argument("--precision", default=DEFAULT_PRECISION,
                       help="arithmetic of the stacked steps (default fp32; tf32 on CUDA only)")
     perf.add_argument("--cuda-graphs", action="store_true",
                       help="also time each scheme that a CUDA graph can hold replayed from one (CUDA only)")
     add_threads(perf)
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
-    return parser
 
 
 def cmd_report(args) -> int:
@@ -271,17 +283,13 @@ def cmd_perf(args) -> int:
         raise SpecError(f"--baseline {args.baseline}: no such file (record one with --save-baseline)")
     if not args.threshold > 0:
         raise SpecError("--threshold must be positive")
-    try:
-        check_precision(args.precision, device.type)
-    except ValueError as e:
-        raise SpecError(f"--precision: {e}") from None
     for name in problems:  # a float64 problem would be timed unchanged under another name
         try:
-            check_precision(args.precision, device.type, PROBLEMS[name].dtype)
+            check_precision_on(args.precision, device.type, name)
         except ValueError as e:
-            raise SpecError(f"--precision: on {name}, {e}") from None
-    if args.cuda_graphs and device.type != "cuda":
-        raise SpecError(f"--cuda-graphs: CUDA graphs need a CUDA device; this device is {device.type}")
+            raise SpecError(f"--precision: {e}") from None
+    if args.cuda_graphs:  # off CUDA no step can (SpecError); on CUDA perf graphs the schemes that take it
+        cuda_graph_refusal(device.type, "simultaneous", [], False)
     rows = perf.run_perf(device, problems, ks, schemes, bases, args.seconds,
                          progress=lambda line: print(line, flush=True), precision=args.precision,
                          cuda_graphs=args.cuda_graphs)
@@ -311,26 +319,24 @@ def cmd_tune(args) -> int:
 
     device = resolve_device(args.device)
     set_threads(args)
-    suite = build_suite(find_suite(args.suite), args.problems, args.strategies, None, args.steps, [], device.type,
-                        use_tuned=False)
+    suite = build_suite(find_suite(args.suite), args.problems, args.strategies, None, args.steps, [],
+                        device=device.type, use_tuned=False, cuda_graphs=args.cuda_graphs)
     if suite.tuning is None:
         raise SpecError(f"--suite {args.suite}: a tuning suite needs a [tuning] table")
-    if args.cuda_graphs:
-        suite = suite.with_cuda_graphs()
-    if any(run.precision != DEFAULT_PRECISION for run in suite.runs):  # the table's rates are loaded by fp32 runs too
+    if suite.config.precision != DEFAULT_PRECISION:  # the table's rates are loaded by fp32 runs too
         raise SpecError(f"--suite {args.suite}: bench tune trains at fp32 (the tuned table holds one rate per "
                         "preset and problem); remove its precision setting")
     table = args.table or TUNED_PATH
     if table.exists() and not table.is_file():
         raise SpecError(f"--table {table} is not a file")
-    args.force, args.timeout, args.plugin_paths, args.retries, args.scheduler = False, None, [], 2, None
-    check_executor(args)
+    execution = Execution.from_args(args, device, force=False, timeout=None, retries=executors.DEFAULT_RETRIES,
+                                    scheduler=None)
     with Store(args.store) as store:
         for warning in suite.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         env = environment(device)
         try:
-            train_pending(store, suite.name, suite.runs, device, env, args, "tuning trials")
+            train_pending(store, suite.name, list(suite.stacks), execution, env, "tuning trials")
         except KeyboardInterrupt:
             print(f"\ninterrupted: finished trials are in {args.store}; rerun the same command to resume",
                   file=sys.stderr)
@@ -388,24 +394,60 @@ def _fractions(text: str | None) -> list[float] | None:
         raise SpecError(f"--diagnostics-at must be comma-separated fractions in [0, 1], got {text!r}") from None
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where and how a command's stacks train, from its flags; checked when built (the parsed
+    arguments stay as parsed)."""
+
+    store: Path
+    device: torch.device
+    device_name: str  # as given: "auto" is resolved again on each worker
+    executor: str  # auto, inprocess, processes or dask
+    workers: int | None
+    scheduler: str | None
+    retries: int
+    timeout: float | None  # seconds per stack
+    force: bool  # rerun runs the store already has
+    quiet: bool
+    plugins: tuple[Path, ...] = ()  # their source travels to the workers
+
+    FLAGS = ("store", "executor", "workers", "scheduler", "retries", "timeout", "force", "quiet")
+
+    @classmethod
+    def from_args(cls, args, device: torch.device, plugins=(), **fixed) -> Execution:
+        """From a command's flags; `fixed` sets what that command has no flag for."""
+        flags = {name: getattr(args, name) for name in cls.FLAGS if name not in fixed}
+        return cls(device=device, device_name=args.device, plugins=tuple(plugins), **flags, **fixed)
+
+    def __post_init__(self):
+        if self.timeout is not None and not self.timeout > 0:
+            raise SpecError(f"--timeout must be a positive number of seconds, got {self.timeout:g}")
+        if self.workers is not None and (self.executor not in ("processes", "auto") or self.workers < 1):
+            raise SpecError("--workers N (N >= 1) goes with --executor processes (or auto)")
+        if self.retries < 0:
+            raise SpecError(f"--retries must be >= 0, got {self.retries}")
+        if self.executor == "dask":
+            if not self.scheduler:
+                raise SpecError("--executor dask needs --scheduler tcp://HOST:PORT (an existing Dask cluster)")
+            try:
+                import distributed  # noqa: F401
+            except ImportError:
+                raise SpecError("--executor dask needs Dask: pip install 'ganopt[distributed]'") from None
+        elif self.scheduler:
+            raise SpecError("--scheduler goes with --executor dask")
+
+
 def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
     set_threads(args)
-    path = find_suite(args.suite) if args.suite else None
-    if args.max_runs < 1:
-        raise SpecError(f"--max-runs must be >= 1, got {args.max_runs}")
-    suite = build_suite(path, args.problems, args.strategies, args.seeds, args.steps, args.plugin, device.type,
-                        args.data_dir, max_runs=args.max_runs, diagnostics=args.diagnostics,
-                        diagnostics_at=_fractions(args.diagnostics_at), precision=args.precision)
-    if args.cuda_graphs:
-        suite = suite.with_cuda_graphs()
-    if args.timeout is not None and not args.timeout > 0:
-        raise SpecError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    suite = build_suite(find_suite(args.suite) if args.suite else None, args.problems, args.strategies, args.seeds,
+                        args.steps, args.plugin, device=device.type, data_dir=args.data_dir, max_runs=args.max_runs,
+                        diagnostics=args.diagnostics, diagnostics_at=_fractions(args.diagnostics_at),
+                        precision=args.precision, cuda_graphs=args.cuda_graphs)
+    execution = Execution.from_args(args, device, suite.plugins)
     out = args.out or Path("results") / suite.name
     check_folder(out, "--out")
-    check_executor(args)
-    args.plugin_paths = suite.plugins
 
     with Store(args.store) as store:
         for warning in suite.warnings:  # once every input checked out: an error stays one line
@@ -413,14 +455,7 @@ def cmd_run(args) -> int:
         env = environment(device)
         start = time.perf_counter()
         try:
-            trained = train_pending(store, suite.name, suite.runs, device, env, args, "tuning trials" if suite.tuning else "")
-            all_runs = list(suite.runs)
-            if suite.tuning is not None:
-                best = select_best(store.runs_frame([r.run_id for r in suite.runs]),
-                                   scorecards([r.problem for r in suite.runs], store.declarations()))
-                eval_runs = suite.eval_runs(best)
-                trained += train_pending(store, suite.name, eval_runs, device, env, args, "best settings on fresh seeds")
-                all_runs += eval_runs
+            trained, all_runs = train_suite(store, suite, execution, env)
         except KeyboardInterrupt as e:
             ids = [r.run_id for r in suite.runs]
             done = sum(v in FINISHED for v in store.statuses(ids).values())
@@ -446,40 +481,55 @@ def cmd_run(args) -> int:
     return 0
 
 
-def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, args, what: str = "") -> int:
+def train_suite(store: Store, suite: Suite, execution: Execution, env: dict) -> tuple[int, list]:
+    """Train what the store lacks of a suite: its runs or, with tuning, its trials and then each
+    strategy's best trial on fresh seeds.  Returns (runs trained, every run of the suite)."""
+    if suite.tuning is None:
+        return train_pending(store, suite.name, list(suite.stacks), execution, env), suite.runs
+    trained = train_pending(store, suite.name, list(suite.stacks), execution, env, "tuning trials")
+    best = select_best(store.runs_frame([r.run_id for r in suite.runs]),
+                       scorecards([r.problem for r in suite.runs], store.declarations()))
+    eval_stacks = suite.eval_stacks(best)
+    trained += train_pending(store, suite.name, eval_stacks, execution, env, "best settings on fresh seeds")
+    return trained, suite.runs + [r for stack in eval_stacks for r in stack.runs]
+
+
+def train_pending(store: Store, suite_name: str, stacks: list, execution: Execution, env: dict, what: str = "") -> int:
     """Train the runs the store does not have yet (all with --force); return how many."""
-    run_ids = [r.run_id for r in runs]
-    finished = {} if args.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
-    pending = [r for r in runs if r.run_id not in finished]
-    wanted = stacks_to_fill(args, pending, device)
+    run_ids = [r.run_id for stack in stacks for r in stack.runs]
+    finished = {} if execution.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
+    pending = remaining(stacks, finished)
+    n_pending = sum(len(stack.runs) for stack in pending)
+    wanted = stacks_to_fill(execution, pending, execution.device)
     stacks = plan_stacks(pending, min_stacks=wanted)
     label = f" ({what})" if what else ""
     if finished:
-        print(f"{len(finished)} of {len(run_ids)} runs{label} are already in {args.store}: skipping them "
+        print(f"{len(finished)} of {len(run_ids)} runs{label} are already in {execution.store}: skipping them "
               "(--force reruns them)", file=sys.stderr)
-    print(f"suite {suite_name}{label}: {len(pending)} runs in {len(stacks)} stacks on {device} → {args.store}",
-          file=sys.stderr)
-    executor, workers = choose_executor(args, stacks, wanted)
-    if args.executor == "auto" and executor == "processes":
+    print(f"suite {suite_name}{label}: {n_pending} runs in {len(stacks)} stacks on {execution.device} → "
+          f"{execution.store}", file=sys.stderr)
+    executor, workers = choose_executor(execution, stacks, wanted)
+    if execution.executor == "auto" and executor == "processes":
         print(f"training the {len(stacks)} stacks in {workers} worker processes (--executor inprocess keeps them "
               "in this process)", file=sys.stderr)
     on_failure = lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env)  # noqa: E731
     if executor == "inprocess":
-        execute_in_process(stacks, device, on_result=lambda stack, result: store.save_stack(suite_name, stack.runs, result, env),
-                           on_failure=on_failure, time_limit_s=args.timeout, show_progress=not args.quiet)
-        return len(pending)
+        execute_in_process(stacks, execution.device,
+                           on_result=lambda stack, result: store.save_stack(suite_name, stack.runs, result, env),
+                           on_failure=on_failure, time_limit_s=execution.timeout, show_progress=not execution.quiet)
+        return n_pending
     # elsewhere: each worker reports its own provenance (device, CPU, GPU) with its results
     on_result = lambda stack, result, worker_env: store.save_stack(suite_name, stack.runs, result, worker_env)  # noqa: E731
-    progress = None if args.quiet else executors.printer(len(stacks))
-    plugins = executors.plugin_sources(args.plugin_paths)
+    progress = None if execution.quiet else executors.printer(len(stacks))
+    plugins = executors.plugin_sources(list(execution.plugins))
     if executor == "processes":
         threads = max(1, torch.get_num_threads() // workers)
-        tasks = [executors.StackTask(s.runs, args.device, args.timeout, plugins, threads) for s in stacks]
-        executors.execute_processes(stacks, tasks, workers, on_result, on_failure, progress, args.retries)
+        tasks = [executors.StackTask(s, execution.device_name, execution.timeout, plugins, threads) for s in stacks]
+        executors.execute_processes(stacks, tasks, workers, on_result, on_failure, progress, execution.retries)
     else:
-        tasks = [executors.StackTask(s.runs, args.device, args.timeout, plugins) for s in stacks]
-        executors.execute_dask(stacks, tasks, args.scheduler, on_result, on_failure, progress, args.retries)
-    return len(pending)
+        tasks = [executors.StackTask(s, execution.device_name, execution.timeout, plugins) for s in stacks]
+        executors.execute_dask(stacks, tasks, execution.scheduler, on_result, on_failure, progress, execution.retries)
+    return n_pending
 
 
 # Below this much training (bench.plan.work: run-steps weighted by network size, in ring8 run-steps) a
@@ -487,45 +537,30 @@ def train_pending(store: Store, suite_name: str, runs: list, device, env: dict, 
 AUTO_MIN_RUN_STEPS = 50_000
 
 
-def stacks_to_fill(args, runs: list, device) -> int:
+def stacks_to_fill(execution, stacks: list, device) -> int:
     """How many stacks the plan should have at least: one per local worker process on a CPU
     when the work pays for starting them (plan_stacks halves the largest stacks to get there),
     else 1 (a GPU wants the largest stacks; a Dask cluster's size is not known here)."""
-    if device.type != "cpu" or args.executor not in ("auto", "processes"):
+    if device.type != "cpu" or execution.executor not in ("auto", "processes"):
         return 1
-    if work(runs) < AUTO_MIN_RUN_STEPS:
+    if work(stacks) < AUTO_MIN_RUN_STEPS:
         return 1
-    return args.workers or executors.default_workers()
+    return execution.workers or executors.default_workers()
 
 
-def choose_executor(args, stacks: list, wanted: int) -> tuple[str, int]:
+def choose_executor(execution, stacks: list, wanted: int) -> tuple[str, int]:
     """(executor, workers) for `--executor auto`: one worker process per usable CPU (at most one
     per stack) when the CPU has several stacks with enough work (`wanted`, from stacks_to_fill,
     is then the CPUs), else this process.  Two stacks
     in two single-threaded workers on 2 cores took the quick suite (at 5,000 steps) from start to
     report in 147 s, one process with 2 threads per step in 213 s: a step of these small networks
     keeps one core busy better than it keeps two."""
-    if args.executor != "auto":
-        return args.executor, (args.workers or executors.default_workers()) if args.executor == "processes" else 1
+    if execution.executor != "auto":
+        workers = (execution.workers or executors.default_workers()) if execution.executor == "processes" else 1
+        return execution.executor, workers
     if wanted >= 2 and len(stacks) >= 2:
         return "processes", min(wanted, len(stacks))
     return "inprocess", 1
-
-
-def check_executor(args) -> None:
-    if args.workers is not None and (args.executor not in ("processes", "auto") or args.workers < 1):
-        raise SpecError("--workers N (N >= 1) goes with --executor processes (or auto)")
-    if args.retries < 0:
-        raise SpecError(f"--retries must be >= 0, got {args.retries}")
-    if args.executor == "dask":
-        if not args.scheduler:
-            raise SpecError("--executor dask needs --scheduler tcp://HOST:PORT (an existing Dask cluster)")
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise SpecError("--executor dask needs Dask: pip install 'ganopt[distributed]'") from None
-    elif args.scheduler:
-        raise SpecError("--scheduler goes with --executor dask")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import torch
 from ganopt import get_problem, train_stack
 from ganopt.train import StackResult, TimeLimitExceeded
 
-from .plan import StackPlan
+from .spec import StackSpec
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,11 +54,11 @@ class Progress:
         self.runs_done = 0
         self.current, self.last, self.cadence = 0, 0.0, None
 
-    def _line(self, index: int, stack: StackPlan, text: str) -> str:
+    def _line(self, index: int, stack: StackSpec, text: str) -> str:
         elapsed = time.perf_counter() - self.start
         return f"[{index}/{self.n_stacks}] {stack.describe()} · {text} · {elapsed:5.1f}s"
 
-    def update(self, index: int, stack: StackPlan, step: int, steps: int) -> None:
+    def update(self, index: int, stack: StackSpec, step: int, steps: int) -> None:
         now = time.perf_counter()
         if index != self.current:  # a new stack
             self.current, self.last = index, 0.0
@@ -73,39 +73,38 @@ class Progress:
         self.stream.write(text)
         self.stream.flush()
 
-    def finish(self, index: int, stack: StackPlan, text: str) -> None:
+    def finish(self, index: int, stack: StackSpec, text: str) -> None:
         self.runs_done += len(stack.runs)
         text += f" · runs {self.runs_done}/{self.n_runs}"
         self.stream.write(("\r\x1b[K" if self.tty else "") + self._line(index, stack, text) + "\n")
         self.stream.flush()
 
 
-def run_stack(stack: StackPlan, device: torch.device, on_progress: Callable[[int, int], None] | None = None,
+def run_stack(stack: StackSpec, device: torch.device, on_progress: Callable[[int, int], None] | None = None,
               time_limit_s: float | None = None) -> StackResult:
-    first = stack.runs[0]
-    problem = get_problem(first.problem)
-    if first.inputs:  # the files may have changed since the suite was checked (or differ on a worker)
-        found, _ = problem.check_inputs(first.options)
-        if found != first.inputs:
-            changed = ", ".join(k for k in first.inputs if found.get(k) != first.inputs[k])
-            raise ValueError(f"the files of {first.problem} changed since the suite was loaded ({changed}); "
+    """Train one stack: train_stack's keywords come from the stack's spec, where and how it runs
+    (device, progress, time limit) from here."""
+    settings = stack.settings
+    problem = get_problem(settings.problem)
+    if settings.inputs:  # the files may have changed since the suite was checked (or differ on a worker)
+        found, _ = problem.check_inputs(settings.options)
+        if found != settings.inputs:
+            changed = ", ".join(k for k in settings.inputs if found.get(k) != settings.inputs[k])
+            raise ValueError(f"the files of {settings.problem} changed since the suite was loaded ({changed}); "
                              "rerun the command to check them again")
-    return train_stack(
-        problem, first.options, [r.strategy for r in stack.runs], [r.seed for r in stack.runs],
-        first.steps, first.eval_every, device=device, on_progress=on_progress, time_limit_s=time_limit_s,
-        lr_schedule=first.lr_schedule, diagnostics=first.diagnostics, diagnostics_at=first.diagnostics_at,
-        precision=first.precision, cuda_graphs=first.cuda_graphs,
-    )
+    return train_stack(problem, **stack.train_arguments(), device=device, on_progress=on_progress,
+                       time_limit_s=time_limit_s)
 
 
-def warm_up(stack: StackPlan, device: torch.device, time_limit_s: float | None = None) -> None:
+def warm_up(stack: StackSpec, device: torch.device, time_limit_s: float | None = None) -> None:
     """Two untimed steps of one run, so that one-time costs (thread pools, allocator, kernel
     selection) are not charged to whichever stack happens to run first.  Under the stacks' time
     limit: a step that never returns must not hang the sweep here either."""
-    first = stack.runs[0]
+    first, settings = stack.runs[0], stack.settings
     try:
-        train_stack(get_problem(first.problem), first.options, [first.strategy], [first.seed], 2, 2, device=device,
-                    calibrate=False, time_limit_s=time_limit_s, precision=first.precision)
+        train_stack(get_problem(settings.problem), options=settings.options, strategies=[first.strategy],
+                    seeds=[first.seed], steps=2, eval_every=2, device=device, calibrate=False,
+                    time_limit_s=time_limit_s, precision=settings.precision)
     except KeyboardInterrupt:
         raise
     except BaseException:  # the real stack will report its own failure
@@ -120,10 +119,10 @@ def failure_reason(e: BaseException) -> str:
 
 
 def execute_in_process(
-    stacks: list[StackPlan],
+    stacks: list[StackSpec],
     device: torch.device,
-    on_result: Callable[[StackPlan, StackResult], None],
-    on_failure: Callable[[StackPlan, str, str], None],
+    on_result: Callable[[StackSpec, StackResult], None],
+    on_failure: Callable[[StackSpec, str, str], None],
     time_limit_s: float | None = None,
     show_progress: bool = True,
 ) -> None:

@@ -1,6 +1,6 @@
 """Executors beyond this process: local worker processes, or an existing Dask cluster.
 
-The unit of work is a stack: a picklable StackTask (run specs, device, time limit, and the
+The unit of work is a stack: a picklable StackTask (its StackSpec, device, time limit, and the
 source of any plugin files, so that a worker without the submitter's files can still run a
 user's scheme) goes out; a TaskOutcome (the StackResult, or the failure and its reason, plus
 the worker's provenance) comes back.  Only the submitting process writes the store, as each
@@ -25,15 +25,14 @@ from typing import Any, Callable
 import torch
 
 from .execute import Cadence
-from .plan import StackPlan
-from .spec import RunSpec
+from .spec import StackSpec
 
 DEFAULT_RETRIES = 2  # a stack whose worker died is tried at most 1 + DEFAULT_RETRIES times
 
 
 @dataclass
 class StackTask:
-    runs: list[RunSpec]
+    stack: StackSpec  # as expansion made it (bench.spec), split by the plan
     device: str  # "cpu", "cuda" or "auto" (resolved on the worker)
     time_limit_s: float | None = None
     plugins: list[tuple[str, str]] = field(default_factory=list)  # (file name, source)
@@ -82,7 +81,7 @@ def run_task(task: StackTask, on_progress: Callable[[int, int], None] | None = N
         device = resolve_device(task.device)
         env = environment(device)
         _load_plugins(task.plugins)
-        result = run_stack(StackPlan(task.runs), device, on_progress, time_limit_s=task.time_limit_s)
+        result = run_stack(task.stack, device, on_progress, time_limit_s=task.time_limit_s)
         return TaskOutcome("done", result=result, env=env)
     except TimeLimitExceeded as e:
         return TaskOutcome("timeout", reason=str(e))
@@ -97,7 +96,7 @@ def plugin_sources(paths: list[Path]) -> list[tuple[str, str]]:
     return [(str(Path(p).absolute()), Path(p).read_text()) for p in paths]
 
 
-def _report(stack: StackPlan, outcome: TaskOutcome, on_result, on_failure, progress) -> None:
+def _report(stack: StackSpec, outcome: TaskOutcome, on_result, on_failure, progress) -> None:
     if outcome.status == "done":
         on_result(stack, outcome.result, outcome.env)
         text = f"done in {outcome.result.wall_s:.1f}s"
@@ -157,7 +156,7 @@ class _Worker:
         self.conn.close()
 
 
-def execute_processes(stacks: list[StackPlan], tasks: list[StackTask], workers: int,
+def execute_processes(stacks: list[StackSpec], tasks: list[StackTask], workers: int,
                       on_result: Callable, on_failure: Callable, progress: Callable | None = None,
                       retries: int = DEFAULT_RETRIES) -> None:
     """Local worker processes (spawned, so each starts clean), each sent one stack at a time.
@@ -177,53 +176,65 @@ def execute_processes(stacks: list[StackPlan], tasks: list[StackTask], workers: 
     try:
         while queue or busy:
             while queue and len(busy) < workers:
-                worker = idle.pop() if idle else _Worker.start(context)
-                worker.index = i = queue.popleft()
-                limit = tasks[i].time_limit_s
-                worker.deadline = time.monotonic() + limit + KILL_GRACE_S if limit else math.inf
-                busy.append(worker)
-                try:
-                    worker.conn.send(tasks[i])
-                except OSError:  # died before it could take the stack: noticed below
-                    pass
+                i = queue.popleft()
+                busy.append(_dispatch(idle.pop() if idle else _Worker.start(context), i, tasks[i]))
             ready = set(connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
             for worker in list(busy):
                 i = worker.index
-                if worker.conn in ready or worker.process.sentinel in ready:
-                    try:
-                        outcome = worker.conn.recv() if worker.conn.poll() else None
-                    except (EOFError, OSError):
-                        outcome = None
-                    if isinstance(outcome, tuple):  # (step, steps): the stack is still training
-                        if progress is not None:
-                            progress(stacks[i], f"step {outcome[0]}/{outcome[1]}", finished=False)
-                        continue
-                    if outcome is None:  # the worker died with this stack
-                        busy.remove(worker)
-                        worker.end()
-                        attempts[i] += 1
-                        if attempts[i] <= retries:
-                            queue.append(i)
-                            continue
-                        outcome = TaskOutcome("error", reason=f"worker process died {attempts[i]} times "
-                                                              f"(last exit code {worker.process.exitcode})")
-                    else:
-                        busy.remove(worker)
-                        idle.append(worker)
-                elif time.monotonic() > worker.deadline:
-                    busy.remove(worker)
-                    worker.end()
-                    outcome = TaskOutcome("timeout", reason=f"exceeded the time limit of {tasks[i].time_limit_s:g}s "
-                                                            "(its worker did not respond and was killed)")
-                else:
+                state, outcome = _poll(worker, ready, tasks[i], stacks[i], progress)
+                if state == "running":
                     continue
+                busy.remove(worker)
+                if state == "answered":
+                    idle.append(worker)
+                else:  # died, or past its deadline
+                    worker.end()
+                if state == "died":
+                    attempts[i] += 1
+                    if attempts[i] <= retries:
+                        queue.append(i)
+                        continue
+                    outcome = TaskOutcome("error", reason=f"worker process died {attempts[i]} times "
+                                                          f"(last exit code {worker.process.exitcode})")
                 _report(stacks[i], outcome, on_result, on_failure, progress)
     finally:
         for worker in busy + idle:
             worker.end()
 
 
-def execute_dask(stacks: list[StackPlan], tasks: list[StackTask], scheduler: str, on_result: Callable,
+def _dispatch(worker: _Worker, index: int, task: StackTask) -> _Worker:
+    """Send a worker its stack, with the deadline past which it is killed."""
+    worker.index = index
+    limit = task.time_limit_s
+    worker.deadline = time.monotonic() + limit + KILL_GRACE_S if limit else math.inf
+    try:
+        worker.conn.send(task)
+    except OSError:  # died before it could take the stack: noticed when polled
+        pass
+    return worker
+
+
+def _poll(worker: _Worker, ready: set, task: StackTask, stack: StackSpec,
+          progress: Callable | None) -> tuple[str, TaskOutcome | None]:
+    """What a busy worker has to say: ("running", None) (a progress report, or nothing yet),
+    ("answered", its outcome), ("died", None), or ("late", a timeout) past its deadline."""
+    if worker.conn in ready or worker.process.sentinel in ready:
+        try:
+            message = worker.conn.recv() if worker.conn.poll() else None
+        except (EOFError, OSError):
+            message = None
+        if isinstance(message, tuple):  # (step, steps): the stack is still training
+            if progress is not None:
+                progress(stack, f"step {message[0]}/{message[1]}", finished=False)
+            return "running", None
+        return ("died", None) if message is None else ("answered", message)
+    if time.monotonic() > worker.deadline:
+        return "late", TaskOutcome("timeout", reason=f"exceeded the time limit of {task.time_limit_s:g}s "
+                                                     "(its worker did not respond and was killed)")
+    return "running", None
+
+
+def execute_dask(stacks: list[StackSpec], tasks: list[StackTask], scheduler: str, on_result: Callable,
                  on_failure: Callable, progress: Callable | None = None, retries: int = DEFAULT_RETRIES) -> None:
     """Ship stacks to an existing Dask distributed cluster; gather outcomes here as they finish.
     Dask reschedules a task whose worker died; past `retries` extra tries (or the cluster's
@@ -285,7 +296,7 @@ def printer(n_stacks: int, stream=sys.stderr) -> Callable[..., None]:
     count = {"done": 0}
     start = time.perf_counter()
 
-    def show(stack: StackPlan, text: str, finished: bool = True) -> None:
+    def show(stack: StackSpec, text: str, finished: bool = True) -> None:
         count["done"] += finished
         where = f"{count['done']}/{n_stacks}" if finished else "running"
         stream.write(f"[{where}] {stack.describe()} · {text} · {time.perf_counter() - start:5.1f}s\n")

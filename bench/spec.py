@@ -1,5 +1,5 @@
 """Suites and run specs: read a suite (TOML) and CLI flags, validate everything before anything
-runs, and expand the grid into RunSpecs with stable ids.
+runs, and expand the grid into one frozen StackSpec per stack, its runs with stable ids.
 
 A suite file:
 
@@ -19,6 +19,13 @@ A suite file:
     [strategy.my-adam]                      # a new strategy; `like` starts from a preset
     like = "alt-adam"
     d_steps = 2
+
+Two steps, kept apart.  `parse_suite` turns a suite file and the command line's flags into a
+SuiteConfig: every input checked, nothing expanded.  `expand` turns that into one frozen
+StackSpec per stack, made once: the settings its runs share (StackSettings, which checks itself
+when built) and its runs (strategy, seed, phase, trial, run id).  The StackSpec then travels
+unchanged: bench.plan splits it (never regroups), the executors call train_stack with keywords
+taken from it, and the store saves its runs.
 """
 
 from __future__ import annotations
@@ -34,12 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ganopt
-from ganopt import Strategy, declarations, get_problem, get_strategy
-from ganopt.problems import PROBLEMS
+from ganopt import Strategy, declarations, get_problem, get_strategy, numerics
 from ganopt.diagnostics import SPECTRUM_AT
 from ganopt.graphs import check_cuda_graphs
 from ganopt.precision import DEFAULT_PRECISION, PRECISIONS, check_precision
+from ganopt.problems import PROBLEMS
 from ganopt.schedules import LR_SCHEDULES
 from ganopt.strategies import STRATEGIES
 from ganopt.tuned import options_mismatch, tuned_lr
@@ -63,65 +69,181 @@ class SpecError(ValueError):
     """A bad suite or flag: the message names the file or flag, the key, and the valid choices."""
 
 
-def code_fingerprint(plugins: list[Path]) -> str:
-    """A hash of the ganopt sources and the plugin files: a run id changes when the code that
-    computes it changes, so a resumed sweep never reuses results of other code."""
-    digest = hashlib.sha256(ganopt.__version__.encode())
-    package = Path(ganopt.__file__).parent
-    for path in sorted(package.rglob("*.py")) + sorted(plugins):
-        digest.update(str(path.relative_to(package) if path.is_relative_to(package) else path.name).encode())
+def plugins_fingerprint(plugins: list[Path] | tuple[Path, ...]) -> str:
+    """A hash of the plugin files' content ("" without plugins).  A plugin is arbitrary code with
+    no numerics version, and it can change what any problem, scheme or preset computes (register
+    with replace=True, patch a function), so its hash goes into the id of every run of a sweep
+    that loads one: editing a plugin never reuses results of the other code."""
+    if not plugins:
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in plugins):
+        digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
+def check_precision_on(precision: Any, device: str, problem: str) -> None:
+    """The harness's one check of a precision (ValueError, one line): a known name, one the
+    device has, and a problem that computes in float32."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(_choices_message("precision", precision, PRECISIONS))
+    check_precision(precision, device)
+    try:
+        check_precision(precision, device, get_problem(problem).dtype)
+    except ValueError as e:
+        raise ValueError(f"on {problem}, {e} (--problems chooses others)") from None
+
+
+def cuda_graph_refusal(device: str, scheme: str, bases: list[str], diagnostics: bool) -> str | None:
+    """The harness's one check of CUDA-graph eligibility: None when a graph can hold these steps,
+    else why not (they train eagerly).  Off CUDA no step can: SpecError."""
+    try:
+        check_cuda_graphs(device, scheme, bases, diagnostics)
+    except ValueError as e:
+        if device != "cuda":
+            raise SpecError(f"--cuda-graphs: {e}") from None
+        return str(e)
+    return None
+
+
 @dataclass(frozen=True)
-class RunSpec:
+class StackSettings:
+    """What every run of one stack shares; it checks itself when built.  All of it but
+    `cuda_graphs` is part of each run's id."""
+
     problem: str
-    options: dict[str, Any]
-    strategy: Strategy  # resolved: concrete learning rates
-    seed: int
+    options: dict[str, Any]  # checked by the problem
+    stack_key: tuple  # Strategy.stack_key of every run: the scheme and what shapes its state
     steps: int
     eval_every: int
     device: str = "cpu"  # the device type: results differ in rounding between devices
-    code: str = ""  # code_fingerprint()
-    phase: str = ""  # "" (a plain run), "tune" (a tuning trial) or "eval" (best setting, fresh seed)
-    trial: int | None = None  # the tuning trial whose setting this run uses
-    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # Problem.check_inputs identity
-    lr_schedule: str = "constant"  # ganopt.schedules, the suite's for all its runs
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # Problem.check_inputs: the files' identity
+    lr_schedule: str = "constant"  # ganopt.schedules
     diagnostics: bool = False  # ganopt.diagnostics recorded at its evaluations
     diagnostics_at: tuple[float, ...] = SPECTRUM_AT  # fractions of the budget that get a spectrum
     precision: str = DEFAULT_PRECISION  # ganopt.precision: the arithmetic of the training steps
-    # ganopt.graphs: how the steps are launched, not what they compute (not part of the id, like threads)
-    cuda_graphs: bool = False
+    cuda_graphs: bool = False  # ganopt.graphs: how the steps launch, not what they compute (like threads)
+    plugins: str = ""  # plugins_fingerprint() of the sweep's plugin files
 
-    def describe(self) -> dict[str, Any]:
-        """The resolved spec and the code version, as plain JSON-able data."""
-        spec = {
-            "problem": self.problem, "options": self.options, "strategy": self.strategy.name,
-            "settings": self.strategy.settings(), "seed": self.seed, "steps": self.steps,
-            "eval_every": self.eval_every, "device": self.device, "version": ganopt.__version__,
-            "code": self.code, "phase": self.phase, "trial": self.trial, "inputs": self.inputs,
-        }
-        if self.lr_schedule != "constant":  # named only when used: a constant-rate spec reads as before schedules
+    def __post_init__(self):
+        check_precision_on(self.precision, self.device, self.problem)
+
+    @property
+    def scheme(self) -> str:
+        return self.stack_key[0]
+
+    def protocol(self) -> dict[str, Any]:
+        """The settings that decide a run's numbers, as plain JSON-able data.  Settings at their
+        default are left out (schedule, diagnostics, precision): a spec reads as before they existed."""
+        spec = {"problem": self.problem, "options": self.options, "steps": self.steps, "eval_every": self.eval_every,
+                "device": self.device, "inputs": self.inputs, "numerics": numerics.NUMERICS_VERSION}
+        if self.plugins:
+            spec["plugins"] = self.plugins
+        if self.lr_schedule != "constant":
             spec["lr_schedule"] = self.lr_schedule
         if self.diagnostics:  # a run with diagnostics has more records: not the same result as one without
             spec["diagnostics"] = True
             if tuple(self.diagnostics_at) != SPECTRUM_AT:
                 spec["diagnostics_at"] = list(self.diagnostics_at)
-        if self.precision != DEFAULT_PRECISION:  # other numbers; fp32 ids read as before the setting existed
+        if self.precision != DEFAULT_PRECISION:
             spec["precision"] = self.precision
         return spec
 
+
+class _FromSettings:
+    """A run's read-only view of one of its stack's settings (the store and reports read runs)."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, run, owner=None):
+        return self if run is None else getattr(run.settings, self.name)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a stack: its strategy (concrete rates), seed and tuning phase, and its id,
+    computed once when it is built; everything else is its stack's settings."""
+
+    settings: StackSettings
+    strategy: Strategy
+    seed: int
+    phase: str = ""  # "" (a plain run), "tune" (a tuning trial) or "eval" (best setting, fresh seed)
+    trial: int | None = None  # the tuning trial whose setting this run uses
+    run_id: str = dataclasses.field(init=False, default="")
+
+    problem = _FromSettings()
+    options = _FromSettings()
+    steps = _FromSettings()
+    eval_every = _FromSettings()
+    device = _FromSettings()
+    inputs = _FromSettings()
+    lr_schedule = _FromSettings()
+    diagnostics = _FromSettings()
+    diagnostics_at = _FromSettings()
+    precision = _FromSettings()
+    cuda_graphs = _FromSettings()
+
+    def __post_init__(self):
+        object.__setattr__(self, "run_id", protocol_id(self.describe(), self.settings))
+
+    def describe(self) -> dict[str, Any]:
+        """The run's protocol as plain JSON-able data: what decides its numbers, and no source bytes."""
+        return {**self.settings.protocol(), "strategy": self.strategy.name, "settings": self.strategy.settings(),
+                "seed": self.seed, "phase": self.phase, "trial": self.trial}
+
+
+def protocol_id(spec: dict[str, Any], settings: StackSettings) -> str:
+    """A hash of a run's protocol: the same run, the same id, whatever the code's bytes (a
+    computation change bumps ganopt.numerics.NUMERICS_VERSION).  Files count by content
+    (`inputs`), not by path: moving a data folder keeps the ids."""
+    if settings.inputs:
+        paths = get_problem(settings.problem).PATH_OPTIONS
+        spec = {**spec, "options": {k: v for k, v in settings.options.items() if k not in paths}}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One stack: its settings and its runs, made once by expansion.  Planning splits its runs,
+    the executors train them with keywords from here (train_arguments), the store saves them."""
+
+    settings: StackSettings
+    runs: tuple[RunSpec, ...]
+
+    def __post_init__(self):
+        if not self.runs or any(run.settings is not self.settings for run in self.runs):
+            raise ValueError("a stack holds one or more runs, each of them with the stack's own settings")
+
     @property
-    def run_id(self) -> str:
-        """A hash of the resolved spec and the code version: the same run, the same id.  Files
-        count by content (`inputs`), not by path: moving a data folder keeps the ids."""
-        spec = self.describe()
-        if self.inputs:
-            paths = get_problem(self.problem).PATH_OPTIONS
-            spec["options"] = {k: v for k, v in self.options.items() if k not in paths}
-        canonical = json.dumps(spec, sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    def problem(self) -> str:
+        return self.settings.problem
+
+    def describe(self) -> str:
+        names = ", ".join(dict.fromkeys(r.strategy.name for r in self.runs))
+        return f"{self.problem} · {self.settings.scheme} · {names} · {len(self.runs)} runs"
+
+    def with_runs(self, runs) -> StackSpec:
+        """The same settings with some of the runs (a part of a split, or those still to train)."""
+        return StackSpec(self.settings, tuple(runs))
+
+    def train_arguments(self) -> dict[str, Any]:
+        """ganopt.train_stack's keywords for this stack, but the device, progress and time limit,
+        which belong to where and how it runs."""
+        s = self.settings
+        return {"options": s.options, "strategies": [r.strategy for r in self.runs], "seeds": [r.seed for r in self.runs],
+                "steps": s.steps, "eval_every": s.eval_every, "lr_schedule": s.lr_schedule,
+                "diagnostics": s.diagnostics, "diagnostics_at": s.diagnostics_at, "precision": s.precision,
+                "cuda_graphs": s.cuda_graphs}
+
+
+def group_stacks(runs: list[RunSpec]) -> list[StackSpec]:
+    """Runs that share a settings object, in one StackSpec each (in order of first appearance)."""
+    groups: dict[int, list[RunSpec]] = {}
+    for run in runs:
+        groups.setdefault(id(run.settings), []).append(run)
+    return [StackSpec(members[0].settings, tuple(members)) for members in groups.values()]
 
 
 @dataclass(frozen=True)
@@ -160,68 +282,99 @@ def _halton(index: int, base: int) -> float:
 
 @dataclass(frozen=True)
 class GridCell:
-    """One problem x strategy of a suite, resolved: what a run needs but its seed."""
+    """One problem x strategy of a suite, resolved: its stack's settings and its strategy (with
+    its tuning trials' settings); what a run needs but its seed."""
 
-    problem: str
-    options: dict[str, Any]
+    settings: StackSettings
     strategy: Strategy
-    steps: int
-    eval_every: int
-    device: str
-    code: str
-    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    lr_schedule: str = "constant"
-    diagnostics: bool = False
-    diagnostics_at: tuple[float, ...] = SPECTRUM_AT
-    precision: str = DEFAULT_PRECISION
-    cuda_graphs: bool = False
+    trials: tuple[Strategy, ...] = ()
+
+    @property
+    def problem(self) -> str:
+        return self.settings.problem
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
-        return RunSpec(self.problem, self.options, strategy or self.strategy, seed, self.steps, self.eval_every,
-                       self.device, self.code, phase, trial, self.inputs, self.lr_schedule, self.diagnostics,
-                       self.diagnostics_at, self.precision, self.cuda_graphs)
+        return RunSpec(self.settings, strategy or self.strategy, seed, phase, trial)
 
 
-@dataclass
-class Suite:
+@dataclass(frozen=True)
+class Flags:
+    """What the command line replaces in a suite file or adds to it (None: the file's)."""
+
+    problems: str | None = None
+    strategies: str | None = None
+    seeds: int | None = None
+    steps: int | None = None
+    plugins: tuple[str, ...] = ()
+    device: str = "cpu"  # the device type
+    data_dir: str | None = None
+    use_tuned: bool = True  # False: presets start from the problems' default rates (what `bench tune` tunes around)
+    max_runs: int | None = MAX_RUNS  # None: no cap
+    diagnostics: bool = False  # on, whatever the file says
+    diagnostics_at: tuple[float, ...] | None = None  # where the spectra are taken; turns diagnostics on
+    precision: str | None = None
+    cuda_graphs: bool = False  # replay each step a CUDA graph can hold
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """A suite file with the flags applied, every input checked; nothing expanded yet."""
+
     name: str
     source: str  # file path or "flags", for error messages and provenance
     description: str
-    runs: list[RunSpec]  # with tuning: the tuning trials; the evaluation runs come from eval_runs()
-    grid: list[GridCell] = dataclasses.field(default_factory=list)
-    seeds: list[int] = dataclasses.field(default_factory=list)
-    tuning: Tuning | None = None
-    plugins: list[Path] = dataclasses.field(default_factory=list)  # loaded; workers load them too
-    warnings: list[str] = dataclasses.field(default_factory=list)  # for the user, before anything runs
-    references: list[Reference] = dataclasses.field(default_factory=list)  # published numbers ([[reference]])
+    problems: tuple[str, ...]
+    strategies: dict[str, Strategy]  # by name, in the suite's order
+    defined: frozenset[str]  # the strategies the suite file defines (the others are presets or plugins')
+    seeds: tuple[int, ...]
+    steps: int | None  # None: each problem's default
+    eval_every: int | None
+    options: dict[str, dict[str, Any]]  # checked, per problem
+    inputs: dict[str, dict[str, Any]]  # per problem run: its files' identity
+    lr_schedule: str | None  # None: each problem's default
+    diagnostics: bool
+    diagnostics_at: tuple[float, ...]
+    precision: Any  # checked by StackSettings, which knows the device and the problem
+    precision_origin: str  # "--precision" or the suite file's key, for its messages
+    device: str
+    use_tuned: bool
+    cuda_graphs: bool
+    tuning: Tuning | None
+    plugins: tuple[Path, ...]  # loaded; workers load them too
+    references: tuple[Reference, ...]
+    warnings: tuple[str, ...]
 
-    def with_cuda_graphs(self) -> Suite:
-        """The same suite with every step that a CUDA graph can hold replayed from one
-        (ganopt.graphs); the other strategies train eagerly, each named in a warning.  SpecError,
-        in one line, off CUDA."""
-        graphed, warnings = set(), []
-        for cell in self.grid:
-            try:
-                check_cuda_graphs(cell.device, cell.strategy.scheme, [cell.strategy.base], cell.diagnostics)
-            except ValueError as e:
-                if cell.device != "cuda":
-                    raise SpecError(f"--cuda-graphs: {e}") from None
-                warnings.append(f"--cuda-graphs: {cell.problem} · {cell.strategy.name} trains eagerly: {e}")
-            else:
-                graphed.add((cell.problem, cell.strategy.name))
 
-        def mark(x):
-            return dataclasses.replace(x, cuda_graphs=(x.problem, x.strategy.name) in graphed)
+@dataclass(frozen=True)
+class Suite:
+    """An expanded suite: its stacks (with tuning: the tuning trials; the evaluation runs come
+    from eval_stacks) and its grid of cells."""
 
-        return dataclasses.replace(self, runs=[mark(r) for r in self.runs], grid=[mark(c) for c in self.grid],
-                                   warnings=self.warnings + warnings)
+    config: SuiteConfig
+    stacks: tuple[StackSpec, ...]
+    grid: tuple[GridCell, ...]
+    warnings: tuple[str, ...]  # for the user, before anything runs
 
-    def eval_runs(self, best_trial: dict[tuple[str, str], int]) -> list[RunSpec]:
+    name = property(lambda self: self.config.name)
+    source = property(lambda self: self.config.source)
+    description = property(lambda self: self.config.description)
+    seeds = property(lambda self: list(self.config.seeds))
+    tuning = property(lambda self: self.config.tuning)
+    plugins = property(lambda self: list(self.config.plugins))
+    references = property(lambda self: list(self.config.references))
+
+    @property
+    def runs(self) -> list[RunSpec]:
+        return [run for stack in self.stacks for run in stack.runs]
+
+    def eval_stacks(self, best_trial: dict[tuple[str, str], int]) -> list[StackSpec]:
         """With tuning: each strategy's best trial, run on the suite's (fresh) seeds."""
         assert self.tuning is not None
-        return [cell.run(seed, "eval", best_trial[(cell.problem, cell.strategy.name)],
-                         self.tuning.setting(cell.strategy, best_trial[(cell.problem, cell.strategy.name)]))
-                for cell in self.grid for seed in self.seeds]
+        runs = []
+        for cell in self.grid:
+            trial = best_trial[(cell.problem, cell.strategy.name)]
+            runs += [cell.run(seed, "eval", trial, cell.trials[trial]) for seed in self.config.seeds]
+        return group_stacks(runs)
 
 
 def _choices_message(kind: str, name: str, valid) -> str:
@@ -329,241 +482,306 @@ def define_strategy(name: str, table: Any, source: str) -> Strategy:
         raise SpecError(f"{where}: {e}") from None
 
 
-def build_suite(
-    path: Path | None,
-    problems: str | None = None,
-    strategies: str | None = None,
-    seeds: int | None = None,
-    steps: int | None = None,
-    plugins: list[str] | None = None,
-    device: str = "cpu",
-    data_dir: str | None = None,
-    use_tuned: bool = True,
-    max_runs: int | None = MAX_RUNS,
-    diagnostics: bool = False,
-    diagnostics_at: list | None = None,
-    precision: str | None = None,
-) -> Suite:
-    """Read a suite file (or none) and apply CLI overrides; raise SpecError on any bad input.
-    `diagnostics` (--diagnostics) turns them on whatever the file says; `diagnostics_at`
-    (--diagnostics-at) chooses where the spectra are taken, and turns them on too; `precision`
-    (--precision) replaces the file's."""
+def build_suite(path: Path | None, problems: str | None = None, strategies: str | None = None,
+                seeds: int | None = None, steps: int | None = None, plugins: list[str] | None = None,
+                **flags) -> Suite:
+    """Read a suite file (or none), apply the flags (Flags' fields), check, expand; SpecError on
+    any bad input."""
     data: dict[str, Any] = read_suite_file(path) if path is not None else {}
-    if diagnostics or diagnostics_at is not None:
-        data = {**data, "diagnostics": True}
-    if diagnostics_at is not None:
-        data = {**data, "diagnostics_at": diagnostics_at}
-    if precision is not None:
-        try:  # what the device refuses is the flag's doing, not the suite file's
-            check_precision(precision, device)
-        except ValueError as e:
-            raise SpecError(f"--precision: {e}") from None
-        data = {**data, "precision": precision}
-    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, device, data_dir, use_tuned,
-                           max_runs)
+    return suite_from_data(data, path, problems, strategies, seeds, steps, plugins, **flags)
 
 
-def suite_from_data(
-    data: dict[str, Any],
-    path: Path | None = None,
-    problems: str | None = None,
-    strategies: str | None = None,
-    seeds: int | None = None,
-    steps: int | None = None,
-    plugins: list[str] | None = None,
-    device: str = "cpu",
-    data_dir: str | None = None,
-    use_tuned: bool = True,
-    max_runs: int | None = MAX_RUNS,
-) -> Suite:
-    """Validate a parsed suite (`path` names it in messages and anchors its plugins);
-    `data_dir` (--data-dir) sets the data folder of every problem that reads one; `use_tuned`
-    False starts presets from the problems' default rates (what `bench tune` tunes around);
-    `max_runs` caps the runs planned (None: no cap)."""
+def suite_from_data(data: dict[str, Any], path: Path | None = None, problems: str | None = None,
+                    strategies: str | None = None, seeds: int | None = None, steps: int | None = None,
+                    plugins: list[str] | None = None, **flags) -> Suite:
+    """A parsed suite (`path` names it in messages and anchors its plugins), checked and expanded."""
+    if flags.get("diagnostics_at") is not None:
+        flags["diagnostics_at"] = tuple(flags["diagnostics_at"])
+    return expand(parse_suite(data, path, Flags(problems, strategies, seeds, steps, tuple(plugins or ()), **flags)))
+
+
+# -- parsing: a suite file and flags into a SuiteConfig ------------------------------------------
+
+def parse_suite(data: dict[str, Any], path: Path | None, flags: Flags) -> SuiteConfig:
+    """Check everything a suite says, before anything runs (`path` names it and anchors its plugins)."""
     source = str(path) if path is not None else "flags"
     unknown = sorted(set(data) - set(SUITE_KEYS))
     if unknown:
         raise SpecError(f"{source}: {_choices_message('key', unknown[0], SUITE_KEYS)}")
-
-    plugin_paths = []
-    for plugin in plugins or []:
-        load_plugin(Path(plugin), "--plugin")
-        plugin_paths.append(Path(plugin))
-    for plugin in _names(data["plugins"], "plugins", source) if "plugins" in data else []:
-        if not plugin.endswith(".py"):
-            raise SpecError(f"{source}: plugins must be paths to .py files, got {plugin!r}")
-        plugin_path = (path.parent / plugin) if path is not None else Path(plugin)
-        load_plugin(plugin_path, source)
-        plugin_paths.append(plugin_path)
-    code = code_fingerprint(plugin_paths)
-
-    defined = {}
-    strategy_tables = data.get("strategy", {})
-    if not isinstance(strategy_tables, dict):
-        raise SpecError(f"{source}: strategy must be a table of [strategy.NAME] tables")
-    for name, table in strategy_tables.items():
-        if name in STRATEGIES:
-            raise SpecError(f"{source}: [strategy.{name}] would redefine the preset {name!r}; give it another name")
-        defined[name] = define_strategy(name, table, source)
-    known_strategies = {**STRATEGIES, **defined}
-
-    if problems is not None:
-        problem_names = _names(problems, "--problems", "--problems")
-    elif "problems" in data:
-        problem_names = _names(data["problems"], "problems", source)
-    else:
-        raise SpecError(f"{source}: no problems given (a suite's `problems` or --problems)")
-    for name in problem_names:
-        if name not in PROBLEMS:
-            raise SpecError(f"{'--problems' if problems is not None else source}: "
-                            f"{_choices_message('problem', name, PROBLEMS)}")
-
-    if strategies is not None:
-        strategy_names = _names(strategies, "--strategies", "--strategies")
-    elif "strategies" in data:
-        strategy_names = _names(data["strategies"], "strategies", source)
-    else:
-        raise SpecError(f"{source}: no strategies given (a suite's `strategies` or --strategies)")
-    for name in strategy_names:
-        if name not in known_strategies:
-            raise SpecError(f"{'--strategies' if strategies is not None else source}: "
-                            f"{_choices_message('strategy', name, known_strategies)}")
-
-    if seeds is not None:
-        seed_list = list(range(_int(seeds, "--seeds", "flags", maximum=MAX_SEEDS)))
-    elif isinstance(data.get("seeds"), list):
-        seed_list = [_int(s, "seeds[]", source, minimum=0, maximum=2**31 - 1) for s in data["seeds"]]
-        if not seed_list:
-            raise SpecError(f"{source}: seeds must not be empty")
-    else:
-        seed_list = list(range(_int(data.get("seeds", 3), "seeds", source, maximum=MAX_SEEDS)))
-
-    steps_override = _int(steps, "--steps", "flags", maximum=MAX_STEPS) if steps is not None else (
-        _int(data["steps"], "steps", source, maximum=MAX_STEPS) if "steps" in data else None)
-    eval_override = _int(data["eval_every"], "eval_every", source, maximum=MAX_STEPS) if "eval_every" in data else None
-
-    option_tables = data.get("problem", {})
-    if not isinstance(option_tables, dict):
-        raise SpecError(f"{source}: problem must be a table of [problem.NAME] tables")
-    for name, table in option_tables.items():
-        if name not in PROBLEMS:
-            raise SpecError(f"{source}: [problem.{name}]: {_choices_message('problem', name, PROBLEMS)}")
-        if not isinstance(table, dict):
-            raise SpecError(f"{source}: [problem.{name}] must be a table of options")
-    if path is not None:  # a suite file's relative paths are read from its folder, like its plugins
-        option_tables = {name: _paths_from(path.parent.absolute(), get_problem(name).PATH_OPTIONS, table)
-                         for name, table in option_tables.items()}
-    if data_dir is not None:
-        if not isinstance(data_dir, str) or not data_dir.strip():
-            raise SpecError(f"--data-dir must be a folder path, got {data_dir!r}")
-        readers = [n for n in problem_names if "data_dir" in get_problem(n).options]
-        if not readers:
-            raise SpecError("--data-dir applies to problems that read a data set (e.g. mnist); none is in this suite")
-        data_dir = str(Path(data_dir).expanduser().absolute())
-        option_tables = {**option_tables, **{n: {**option_tables.get(n, {}), "data_dir": data_dir} for n in readers}}
-    checked_options = {}
-    for name in sorted(set(option_tables) | set(problem_names)):  # every table, run or not
-        try:
-            checked_options[name] = get_problem(name).check_options(option_tables.get(name, {}))
-        except (ValueError, TypeError) as e:
-            raise SpecError(f"{source}: [problem.{name}]: {e}") from None
-    inputs, warnings = {}, []
-    for name in problem_names:  # the files the run problems read: checked now, not mid-sweep
-        try:
-            inputs[name], problem_warnings = get_problem(name).check_inputs(checked_options[name])
-        except (ValueError, OSError) as e:
-            where = f"{source} with --data-dir" if data_dir is not None else source
-            raise SpecError(f"{where}: [problem.{name}]: {e}") from None
-        warnings += problem_warnings
-
-    tuning = _tuning(data["tuning"], source, seed_list) if "tuning" in data else None
-    per_cell = len(seed_list) + (tuning.trials * len(tuning.tune_seeds) if tuning else 0)
-    planned = len(problem_names) * len(strategy_names) * per_cell
-    if max_runs is not None and planned > max_runs:  # refused before the plan itself costs time and memory
-        raise SpecError(f"{source}: {len(problem_names)} problems x {len(strategy_names)} strategies x {per_cell} "
-                        f"runs each is {planned:,} runs, more than --max-runs {max_runs:,}; run fewer, or raise "
-                        "--max-runs")
-
-    diagnostics = data.get("diagnostics", False)
-    if not isinstance(diagnostics, bool):
-        raise SpecError(f"{source}: diagnostics must be true or false, got {diagnostics!r}")
-    diagnostics_at = data.get("diagnostics_at", list(SPECTRUM_AT))
-    if (not isinstance(diagnostics_at, list) or not diagnostics_at
-            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1 for f in diagnostics_at)):
-        raise SpecError(f"{source}: diagnostics_at must be a non-empty list of fractions of the budget in [0, 1] "
-                        f"(e.g. [0, 0.5, 1]), got {diagnostics_at!r}")
-    if "diagnostics_at" in data and not diagnostics:
-        raise SpecError(f"{source}: diagnostics_at goes with diagnostics = true")
-    diagnostics_at = tuple(sorted({float(f) for f in diagnostics_at}))
-    precision = data.get("precision", DEFAULT_PRECISION)
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise SpecError(f"{source}: precision: {_choices_message('precision', precision, PRECISIONS)}")
-    suite_schedule = data.get("lr_schedule")  # else each problem's default (games: constant; mixtures: linear-decay)
-    if suite_schedule is not None and (not isinstance(suite_schedule, str) or suite_schedule not in LR_SCHEDULES):
-        raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', suite_schedule, LR_SCHEDULES)}")
-    # a suite that tunes spreads its trials around the problems' defaults, as `bench tune` does
-    use_tuned = use_tuned and "tuning" not in data
-    runs, grid = [], []
-    for pname in problem_names:
-        problem = get_problem(pname)
-        options = checked_options[pname]
-        try:
-            check_precision(precision, device, problem.dtype)
-        except ValueError as e:
-            raise SpecError(f"{source}: on {pname}, {e} (--problems chooses others)") from None
-        lr_schedule = suite_schedule or problem.lr_schedule
-        differ = options_mismatch(pname, options, lr_schedule) if use_tuned else {}
-        if differ and any(STRATEGIES.get(s) is known_strategies[s] for s in strategy_names):
-            what = ", ".join(f"{k} {given!r} (tuned with {tuned!r})" for k, (tuned, given) in differ.items())
-            warnings.append(f"{pname}: the presets' tuned rates were chosen for other models; with {what} they "
-                            "run at the problem's untuned default rates")
-        elif use_tuned and not differ:
-            untuned = [s for s in strategy_names if STRATEGIES.get(s) is known_strategies[s]
-                       and tuned_lr(pname, s) is None]
-            if untuned:
-                warnings.append(f"{pname}: no tuned rates for {', '.join(untuned)} (`python -m bench tune`); they run "
-                                "at the problem's untuned default rates")
-        run_steps = steps_override or problem.steps
-        eval_every = min(eval_override or problem.eval_every, run_steps)
-        for sname in strategy_names:
-            strategy = known_strategies[sname]
-            # a preset gets its tuned rates on this problem (ganopt.tuned), unless tuning them now
-            tuned = (tuned_lr(pname, sname, options, lr_schedule)
-                     if use_tuned and known_strategies[sname] is STRATEGIES.get(sname) else None)
-            try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
-                cell = GridCell(pname, options, strategy.resolve(problem.default_lr(options), tuned), run_steps,
-                                eval_every, device, code, inputs[pname], lr_schedule, diagnostics, diagnostics_at,
-                                precision)
-                trials = [tuning.setting(cell.strategy, t) for t in range(tuning.trials)] if tuning else []
-            except (ValueError, ArithmeticError) as e:
-                raise SpecError(f"{source}: on {pname}, {e} (the product of its learning rates and multipliers "
-                                "leaves the floating-point range)") from None
-            grid.append(cell)
-            if tuning is None:
-                runs += [cell.run(seed) for seed in seed_list]
-            else:
-                runs += [cell.run(seed, "tune", t, trials[t]) for t in range(tuning.trials) for seed in tuning.tune_seeds]
-    run_ids = [r.run_id for r in runs]
-    if len(set(run_ids)) != len(run_ids):
-        raise SpecError(f"{source}: the suite lists the same run twice (a repeated seed?)")
+    if flags.max_runs is not None and flags.max_runs < 1:
+        raise SpecError(f"--max-runs must be >= 1, got {flags.max_runs}")
+    plugins = _plugins(data, path, flags, source)
+    strategies, defined = _strategies(data, flags, source)
+    problems = _problem_names(data, flags, source)
+    seeds = _seeds(data, flags, source)
+    options, inputs, warnings = _problem_options(data, path, flags, problems, source)
+    tuning = _tuning(data["tuning"], source, seeds) if "tuning" in data else None
+    _check_size(source, len(problems), len(strategies), len(seeds), tuning, flags.max_runs)
+    diagnostics, diagnostics_at = _diagnostics(data, flags, source)
+    schedule = data.get("lr_schedule")  # else each problem's default (games: constant; mixtures: linear-decay)
+    if schedule is not None and (not isinstance(schedule, str) or schedule not in LR_SCHEDULES):
+        raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', schedule, LR_SCHEDULES)}")
     name = data.get("name", path.stem if path is not None else "custom")
     if not isinstance(name, str) or not name.strip() or "/" in name or name.startswith("."):
         raise SpecError(f"{source}: name must be a non-empty string usable as a folder name, got {name!r}")
     if not isinstance(data.get("description", ""), str):
         raise SpecError(f"{source}: description must be a string")
-    references = []
-    if "reference" in data:  # checked against the file's own lists, kept for the problems and strategies run
-        file_problems = _names(data.get("problems", problem_names), "problems", source)
-        file_strategies = _names(data.get("strategies", strategy_names), "strategies", source)
+    precision, origin = ((flags.precision, "--precision") if flags.precision is not None
+                         else (data.get("precision", DEFAULT_PRECISION), f"{source}: precision"))
+    return SuiteConfig(
+        name=name, source=source, description=data.get("description", ""), problems=tuple(problems),
+        strategies=strategies, defined=defined, seeds=tuple(seeds), steps=_budget(data, "steps", flags.steps, source),
+        eval_every=_budget(data, "eval_every", None, source), options=options, inputs=inputs, lr_schedule=schedule,
+        diagnostics=diagnostics, diagnostics_at=diagnostics_at, precision=precision, precision_origin=origin,
+        device=flags.device, use_tuned=flags.use_tuned and tuning is None,  # a tuning suite spreads around defaults
+        cuda_graphs=flags.cuda_graphs, tuning=tuning, plugins=tuple(plugins),
+        references=tuple(_references(data, source, problems, list(strategies))), warnings=tuple(warnings))
+
+
+def _plugins(data: dict[str, Any], path: Path | None, flags: Flags, source: str) -> list[Path]:
+    """Load --plugin files, then the suite's (relative to its folder); return their paths."""
+    paths = []
+    for plugin in flags.plugins:
+        load_plugin(Path(plugin), "--plugin")
+        paths.append(Path(plugin))
+    for plugin in _names(data["plugins"], "plugins", source) if "plugins" in data else []:
+        if not plugin.endswith(".py"):
+            raise SpecError(f"{source}: plugins must be paths to .py files, got {plugin!r}")
+        plugin_path = (path.parent / plugin) if path is not None else Path(plugin)
+        load_plugin(plugin_path, source)
+        paths.append(plugin_path)
+    return paths
+
+
+def _strategies(data: dict[str, Any], flags: Flags, source: str) -> tuple[dict[str, Strategy], frozenset[str]]:
+    """The strategies run (by name, in order) and the names the suite file defines."""
+    defined = {}
+    tables = data.get("strategy", {})
+    if not isinstance(tables, dict):
+        raise SpecError(f"{source}: strategy must be a table of [strategy.NAME] tables")
+    for name, table in tables.items():
+        if name in STRATEGIES:
+            raise SpecError(f"{source}: [strategy.{name}] would redefine the preset {name!r}; give it another name")
+        defined[name] = define_strategy(name, table, source)
+    known = {**STRATEGIES, **defined}
+    if flags.strategies is not None:
+        names, where = _names(flags.strategies, "--strategies", "--strategies"), "--strategies"
+    elif "strategies" in data:
+        names, where = _names(data["strategies"], "strategies", source), source
+    else:
+        raise SpecError(f"{source}: no strategies given (a suite's `strategies` or --strategies)")
+    for name in names:
+        if name not in known:
+            raise SpecError(f"{where}: {_choices_message('strategy', name, known)}")
+    return {name: known[name] for name in names}, frozenset(defined)
+
+
+def _problem_names(data: dict[str, Any], flags: Flags, source: str) -> list[str]:
+    if flags.problems is not None:
+        names, where = _names(flags.problems, "--problems", "--problems"), "--problems"
+    elif "problems" in data:
+        names, where = _names(data["problems"], "problems", source), source
+    else:
+        raise SpecError(f"{source}: no problems given (a suite's `problems` or --problems)")
+    for name in names:
+        if name not in PROBLEMS:
+            raise SpecError(f"{where}: {_choices_message('problem', name, PROBLEMS)}")
+    return names
+
+
+def _seeds(data: dict[str, Any], flags: Flags, source: str) -> list[int]:
+    if flags.seeds is not None:
+        return list(range(_int(flags.seeds, "--seeds", "flags", maximum=MAX_SEEDS)))
+    if isinstance(data.get("seeds"), list):
+        seeds = [_int(s, "seeds[]", source, minimum=0, maximum=2**31 - 1) for s in data["seeds"]]
+        if not seeds:
+            raise SpecError(f"{source}: seeds must not be empty")
+        return seeds
+    return list(range(_int(data.get("seeds", 3), "seeds", source, maximum=MAX_SEEDS)))
+
+
+def _budget(data: dict[str, Any], key: str, flag: int | None, source: str) -> int | None:
+    """`steps` or `eval_every`: the flag's, else the file's, else None (each problem's default)."""
+    if flag is not None:
+        return _int(flag, f"--{key}", "flags", maximum=MAX_STEPS)
+    return _int(data[key], key, source, maximum=MAX_STEPS) if key in data else None
+
+
+def _problem_options(data: dict[str, Any], path: Path | None, flags: Flags, problems: list[str],
+                     source: str) -> tuple[dict, dict, list[str]]:
+    """Every [problem.NAME] table checked (run or not), and the files of the problems run:
+    (options, inputs, warnings)."""
+    tables = data.get("problem", {})
+    if not isinstance(tables, dict):
+        raise SpecError(f"{source}: problem must be a table of [problem.NAME] tables")
+    for name, table in tables.items():
+        if name not in PROBLEMS:
+            raise SpecError(f"{source}: [problem.{name}]: {_choices_message('problem', name, PROBLEMS)}")
+        if not isinstance(table, dict):
+            raise SpecError(f"{source}: [problem.{name}] must be a table of options")
+    if path is not None:  # a suite file's relative paths are read from its folder, like its plugins
+        tables = {name: _paths_from(path.parent.absolute(), get_problem(name).PATH_OPTIONS, table)
+                  for name, table in tables.items()}
+    if flags.data_dir is not None:
+        tables = _with_data_dir(tables, flags.data_dir, problems)
+    options = {}
+    for name in sorted(set(tables) | set(problems)):
         try:
-            references = parse_references(data["reference"], source, file_problems, file_strategies,
-                                          {p: {m.name for m in declarations(get_problem(p))} for p in file_problems
-                                           if p in PROBLEMS})
-        except ValueError as e:
-            raise SpecError(str(e)) from None
-        references = [r for r in references if r.problem in problem_names and r.strategy in strategy_names]
-    return Suite(name=name, source=source, description=str(data.get("description", "")), runs=runs, grid=grid,
-                 seeds=seed_list, tuning=tuning, plugins=plugin_paths, warnings=warnings, references=references)
+            options[name] = get_problem(name).check_options(tables.get(name, {}))
+        except (ValueError, TypeError) as e:
+            raise SpecError(f"{source}: [problem.{name}]: {e}") from None
+    inputs, warnings = {}, []
+    for name in problems:  # the files the run problems read: checked now, not mid-sweep
+        try:
+            inputs[name], said = get_problem(name).check_inputs(options[name])
+        except (ValueError, OSError) as e:
+            where = f"{source} with --data-dir" if flags.data_dir is not None else source
+            raise SpecError(f"{where}: [problem.{name}]: {e}") from None
+        warnings += said
+    return options, inputs, warnings
+
+
+def _with_data_dir(tables: dict[str, dict], data_dir: Any, problems: list[str]) -> dict[str, dict]:
+    """--data-dir: the data folder of every problem run that reads one."""
+    if not isinstance(data_dir, str) or not data_dir.strip():
+        raise SpecError(f"--data-dir must be a folder path, got {data_dir!r}")
+    readers = [n for n in problems if "data_dir" in get_problem(n).options]
+    if not readers:
+        raise SpecError("--data-dir applies to problems that read a data set (e.g. mnist); none is in this suite")
+    folder = str(Path(data_dir).expanduser().absolute())
+    return {**tables, **{n: {**tables.get(n, {}), "data_dir": folder} for n in readers}}
+
+
+def _check_size(source: str, n_problems: int, n_strategies: int, n_seeds: int, tuning: Tuning | None,
+                max_runs: int | None) -> None:
+    """Refuse a plan past --max-runs before the plan itself costs time and memory."""
+    per_cell = n_seeds + (tuning.trials * len(tuning.tune_seeds) if tuning else 0)
+    planned = n_problems * n_strategies * per_cell
+    if max_runs is not None and planned > max_runs:
+        raise SpecError(f"{source}: {n_problems} problems x {n_strategies} strategies x {per_cell} "
+                        f"runs each is {planned:,} runs, more than --max-runs {max_runs:,}; run fewer, or raise "
+                        "--max-runs")
+
+
+def _diagnostics(data: dict[str, Any], flags: Flags, source: str) -> tuple[bool, tuple[float, ...]]:
+    """(on, the fractions of the budget that get a spectrum): --diagnostics and --diagnostics-at
+    turn them on whatever the file says; --diagnostics-at replaces the file's fractions."""
+    on = True if flags.diagnostics or flags.diagnostics_at is not None else data.get("diagnostics", False)
+    if not isinstance(on, bool):
+        raise SpecError(f"{source}: diagnostics must be true or false, got {on!r}")
+    if flags.diagnostics_at is not None:
+        at, where = list(flags.diagnostics_at), "--diagnostics-at"
+    else:
+        at, where = data.get("diagnostics_at", list(SPECTRUM_AT)), f"{source}: diagnostics_at"
+    if (not isinstance(at, list) or not at
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1 for f in at)):
+        raise SpecError(f"{where} must be a non-empty list of fractions of the budget in [0, 1] "
+                        f"(e.g. [0, 0.5, 1]), got {at!r}")
+    if "diagnostics_at" in data and not on:
+        raise SpecError(f"{source}: diagnostics_at goes with diagnostics = true")
+    return on, tuple(sorted({float(f) for f in at}))
+
+
+def _references(data: dict[str, Any], source: str, problems: list[str], strategies: list[str]) -> list[Reference]:
+    """The file's [[reference]] tables, checked against the file's own lists, kept for the
+    problems and strategies run."""
+    if "reference" not in data:
+        return []
+    file_problems = _names(data.get("problems", problems), "problems", source)
+    file_strategies = _names(data.get("strategies", strategies), "strategies", source)
+    try:
+        references = parse_references(data["reference"], source, file_problems, file_strategies,
+                                      {p: {m.name for m in declarations(get_problem(p))} for p in file_problems
+                                       if p in PROBLEMS})
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+    return [r for r in references if r.problem in problems and r.strategy in strategies]
+
+
+# -- expansion: a SuiteConfig into one StackSpec per stack ----------------------------------------
+
+def expand(config: SuiteConfig) -> Suite:
+    """The grid (problem x strategy) and its runs, grouped once into StackSpecs: per problem, one
+    per stack key (and per CUDA graphs or not).  With tuning the runs are the tuning trials."""
+    grid, warnings = [], list(config.warnings)
+    plugins = plugins_fingerprint(config.plugins)
+    for problem in config.problems:
+        cells, said = _problem_cells(config, problem, plugins)
+        grid += cells
+        warnings += said
+    tuning = config.tuning
+    if tuning is None:
+        runs = [cell.run(seed) for cell in grid for seed in config.seeds]
+    else:
+        runs = [cell.run(seed, "tune", t, cell.trials[t]) for cell in grid for t in range(tuning.trials)
+                for seed in tuning.tune_seeds]
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise SpecError(f"{config.source}: the suite lists the same run twice (a repeated seed?)")
+    return Suite(config, tuple(group_stacks(runs)), tuple(grid), tuple(warnings))
+
+
+def _problem_cells(config: SuiteConfig, name: str, plugins: str) -> tuple[list[GridCell], list[str]]:
+    """One problem's cells, those of one stack sharing one StackSettings; and warnings."""
+    problem, options = get_problem(name), config.options[name]
+    schedule = config.lr_schedule or problem.lr_schedule
+    steps = config.steps or problem.steps
+    eval_every = min(config.eval_every or problem.eval_every, steps)
+    shared = {"problem": name, "options": options, "steps": steps, "eval_every": eval_every, "device": config.device,
+              "inputs": config.inputs[name], "lr_schedule": schedule, "diagnostics": config.diagnostics,
+              "diagnostics_at": config.diagnostics_at, "precision": config.precision, "plugins": plugins}
+    warnings = _tuned_rate_warnings(config, name, options, schedule)
+    settings: dict[tuple, StackSettings] = {}
+    cells = []
+    for sname, strategy in config.strategies.items():
+        resolved, trials = _resolve(config, name, sname, strategy, options, schedule)
+        graphs = False
+        if config.cuda_graphs:
+            why = cuda_graph_refusal(config.device, resolved.scheme, [resolved.base], config.diagnostics)
+            graphs = why is None
+            if why:
+                warnings.append(f"--cuda-graphs: {name} · {sname} trains eagerly: {why}")
+        key = (resolved.stack_key, graphs)
+        if key not in settings:
+            try:
+                settings[key] = StackSettings(stack_key=resolved.stack_key, cuda_graphs=graphs, **shared)
+            except ValueError as e:
+                raise SpecError(f"{config.precision_origin}: {e}") from None
+        cells.append(GridCell(settings[key], resolved, trials))
+    return cells, warnings
+
+
+def _resolve(config: SuiteConfig, problem: str, name: str, strategy: Strategy, options: dict[str, Any],
+             schedule: str) -> tuple[Strategy, tuple[Strategy, ...]]:
+    """The strategy with concrete rates on this problem (a preset gets its tuned rates,
+    ganopt.tuned, unless the suite tunes them now), and its tuning trials' settings."""
+    tuned = tuned_lr(problem, name, options, schedule) if config.use_tuned and name not in config.defined else None
+    try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
+        resolved = strategy.resolve(get_problem(problem).default_lr(options), tuned)
+        trials = tuple(config.tuning.setting(resolved, t) for t in range(config.tuning.trials)) if config.tuning else ()
+    except (ValueError, ArithmeticError) as e:
+        raise SpecError(f"{config.source}: on {problem}, {e} (the product of its learning rates and multipliers "
+                        "leaves the floating-point range)") from None
+    return resolved, trials
+
+
+def _tuned_rate_warnings(config: SuiteConfig, problem: str, options: dict[str, Any], schedule: str) -> list[str]:
+    """Where presets run at untuned default rates, and why."""
+    if not config.use_tuned:
+        return []
+    presets = [s for s in config.strategies if s not in config.defined]
+    differ = options_mismatch(problem, options, schedule)
+    if differ:
+        if not presets:
+            return []
+        what = ", ".join(f"{k} {given!r} (tuned with {tuned!r})" for k, (tuned, given) in differ.items())
+        return [(f"{problem}: the presets' tuned rates were chosen for other models; with {what} they "
+                 "run at the problem's untuned default rates")]
+    untuned = [s for s in presets if tuned_lr(problem, s) is None]
+    if not untuned:
+        return []
+    return [(f"{problem}: no tuned rates for {', '.join(untuned)} (`python -m bench tune`); they run "
+             "at the problem's untuned default rates")]
 
 
 def built_in_references(suite_name: str) -> list[Reference]:
@@ -617,4 +835,5 @@ def _tuning(table: Any, source: str, eval_seeds: list[int]) -> Tuning:
     return Tuning(trials, lr_range, ratio_range, tuple(dict.fromkeys(tune_seeds)))
 
 
-__all__ = ["RunSpec", "SpecError", "Suite", "available_suites", "build_suite", "find_suite", "get_strategy"]
+__all__ = ["Flags", "RunSpec", "SpecError", "StackSettings", "StackSpec", "Suite", "SuiteConfig", "available_suites",
+           "build_suite", "expand", "find_suite", "get_strategy", "parse_suite"]

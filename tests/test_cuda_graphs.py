@@ -216,17 +216,16 @@ def test_cuda_graphs_change_how_steps_launch_not_the_run_id():
     eagerly, named in a warning."""
     from bench.spec import SpecError, build_suite
 
-    suite = build_suite(None, "ring8", "adam,extra-adam,optimistic", 2, 10)
+    grid = (None, "ring8", "adam,extra-adam,optimistic", 2, 10)
     with pytest.raises(SpecError, match="--cuda-graphs: CUDA graphs need a CUDA device"):
-        suite.with_cuda_graphs()
-    on_cuda = dataclasses.replace(suite, grid=[dataclasses.replace(c, device="cuda") for c in suite.grid],
-                                  runs=[dataclasses.replace(r, device="cuda") for r in suite.runs])
-    graphed = on_cuda.with_cuda_graphs()
-    assert {c.strategy.name: c.cuda_graphs for c in graphed.grid} == {"adam": True, "extra-adam": True,
-                                                                      "optimistic": False}
+        build_suite(*grid, cuda_graphs=True)
+    on_cuda = build_suite(*grid, device="cuda")
+    graphed = build_suite(*grid, device="cuda", cuda_graphs=True)
+    assert {c.strategy.name: c.settings.cuda_graphs for c in graphed.grid} == {"adam": True, "extra-adam": True,
+                                                                               "optimistic": False}
     assert {r.strategy.name for r in graphed.runs if r.cuda_graphs} == {"adam", "extra-adam"}
     assert [r.run_id for r in graphed.runs] == [r.run_id for r in on_cuda.runs]
-    [warning] = graphed.warnings[len(on_cuda.warnings):]
+    [warning] = list(graphed.warnings[len(on_cuda.warnings):])
     assert warning.startswith(
         "--cuda-graphs: ring8 · optimistic trains eagerly: scheme 'optimistic' cannot be captured: it keeps Python "
         "state between steps (previous); CUDA graphs take: simultaneous, alternating, extragradient, consensus, sga, "

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from bench.execute import run_stack
-from bench.plan import StackPlan
 from bench.spec import SpecError, build_suite
 from ganopt import get_problem, get_strategy, train_stack
 from ganopt.classifier import DigitClassifier, info_path, save_weights, sha256_file
@@ -246,5 +245,5 @@ def test_a_classifier_replaced_after_loading_the_suite_stops_the_stack_and_renew
     before = problem.reference_stats(options)[0]
     _random_classifier(weights, 1)
     with pytest.raises(ValueError, match=r"changed since the suite was loaded \(classifier_sha256\)"):
-        run_stack(StackPlan(suite.runs), torch.device("cpu"))
+        run_stack(suite.stacks[0], torch.device("cpu"))
     assert not torch.equal(problem.reference_stats(options)[0], before)

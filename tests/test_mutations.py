@@ -9,7 +9,6 @@ import torch
 
 from bench.compare import compare_runs
 from bench.execute import run_stack
-from bench.plan import StackPlan
 from bench.report import Scorecard, decide, score_diverged, summary_tables
 from bench.spec import suite_from_data
 from bench.stats import value_at_budget
@@ -91,8 +90,9 @@ def test_the_value_at_a_budget_includes_an_evaluation_exactly_at_it():
 
 def test_a_stack_that_fails_while_being_stored_leaves_none_of_its_runs(tmp_path, monkeypatch):
     """Kills: the store committing run by run instead of one transaction per stack."""
-    runs = suite_from_data({"problems": ["bilinear"], "strategies": ["gd"], "seeds": 3, "steps": 3}).runs
-    result = run_stack(StackPlan(runs), torch.device("cpu"))
+    stack = suite_from_data({"problems": ["bilinear"], "strategies": ["gd"], "seeds": 3, "steps": 3}).stacks[0]
+    runs = stack.runs
+    result = run_stack(stack, torch.device("cpu"))
     calls = []
     original = Store._replace_run
 

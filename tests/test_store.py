@@ -210,7 +210,8 @@ def test_hostile_suites_give_a_clear_error_or_a_valid_suite(data):
         assert suite.runs and all(r.steps >= 1 and r.strategy.lr_g > 0 for r in suite.runs)
 
 
-def test_run_ids_change_with_the_code_and_the_device(tmp_path):
+def test_run_ids_change_with_the_plugin_code_and_the_device(tmp_path):
+    """A plugin has no numerics version: its content is part of the ids of a sweep that loads it."""
     plugin_file = tmp_path / "p.py"
     plugin_file.write_text("from ganopt import Strategy, register_strategy\n"
                            "register_strategy(Strategy('plugged', base='sgd'))\n")
