@@ -15,6 +15,8 @@ import sqlite3
 
 from ganopt.metrics import CONVERGENCE_METRICS, Metric, Target, declarations_to_json
 
+from .schema import RUN_COLUMNS, SCHEMA
+
 V1_METRICS = ["loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "field_norm", "modes_covered", "modes_total",
               "hq_fraction", "kl_modes", "dist_to_eq", "confidence", "fid"]
 V1_RECORD_ONLY = ["traj_x", "traj_y"]
@@ -57,8 +59,6 @@ def _kind(db: sqlite3.Connection, problem: str) -> tuple[str, float]:
 
 
 def migrate_v1(db: sqlite3.Connection) -> None:
-    from .store import RUN_COLUMNS, SCHEMA
-
     for statement in SCHEMA.split(";"):
         if statement.strip() and "runs (" not in statement:
             db.execute(statement)

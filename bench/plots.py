@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 
 from . import files  # noqa: E402
+from .scoring import finished  # noqa: E402
 
 # Okabe & Ito's colour-blind-safe palette, and only it: a ninth colour from another palette was
 # a near-twin of one of these (tab10's blue beside #0072B2).  Past eight strategies the line
@@ -250,7 +251,7 @@ def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame, metric) -> 
     scores the worst value)."""
     scored = trials.copy()
     worst = metric.diverged if metric.diverged is not None else metric.worst
-    scored.loc[~scored["status"].isin(["done", "diverged"]), metric.name] = worst
+    scored.loc[~finished(scored), metric.name] = worst
     styles = strategy_styles(scored["strategy"])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for strategy, group in scored.groupby("strategy", sort=False):

@@ -17,76 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ganopt.metrics import Metric, Target
+from ganopt.metrics import Metric
 from ganopt.precision import DEFAULT_PRECISION, PRECISIONS
 
 from . import files, html, plots
+from .load import DECLARATIONS_FILE, curves_with_ids
+from .scoring import FAILED, Scorecard, finished, oriented, score_diverged, scorecards
 from .stats import (bootstrap_ci, cliffs_delta, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p, still_moving,
                     time_to_target, value_at_budget)
 
 SUMMARY_DROP = ["spec", "provenance", "finished"]
 ALPHA = 0.05
-FINISHED = ("done", "diverged")
-
-
-@dataclass(frozen=True)
-class Scorecard:
-    """One problem's metric declarations, as the harness reads them."""
-
-    metrics: tuple[Metric, ...]
-    target: Target
-
-    @property
-    def primary(self) -> Metric:
-        return next(m for m in self.metrics if m.primary)
-
-    def columns(self) -> list[Metric]:
-        """The ranked metrics of the headline table after the primary: ganopt's own, then the
-        literature's."""
-        shown = [m for m in self.metrics if m.ranked and m.show and not m.primary]
-        return [m for m in shown if not m.literature] + [m for m in shown if m.literature]
-
-    def reached(self, curves: pd.DataFrame) -> pd.Series:
-        """Per evaluation (aligned with `curves`): has the run reached the target?"""
-        if curves.empty or not self.target.query:
-            return pd.Series(False, index=curves.index)
-        try:
-            return curves.eval(self.target.query).fillna(False).astype(bool)
-        except (KeyError, NameError, pd.errors.UndefinedVariableError):  # a metric the runs did not record
-            return pd.Series(False, index=curves.index)
-
-
-def scorecards(problems, stored: dict[str, tuple]) -> dict[str, Scorecard]:
-    """The declarations of each problem: as stored with its runs, else from the registry (a
-    report folder written before declarations were stored)."""
-    from ganopt.problems import PROBLEMS
-
-    cards = {}
-    for name in dict.fromkeys(problems):
-        if name in stored:
-            cards[name] = Scorecard(*stored[name])
-        elif name in PROBLEMS:
-            cards[name] = Scorecard(PROBLEMS[name].declarations(), PROBLEMS[name].target)
-        else:
-            raise ValueError(f"no metric declarations for problem {name!r}: it is not registered (load its plugin) "
-                             "and the results carry none")
-    return cards
-
-
-def score_diverged(runs: pd.DataFrame, cards: dict[str, Scorecard]) -> pd.DataFrame:
-    """A diverged run scores each metric's declared worst value (e.g. 0 modes, infinite distance):
-    its last finite values would flatter the strategy that diverged."""
-    runs = runs.copy()
-    for name in {m.name for card in cards.values() for m in card.metrics} - set(runs.columns):
-        runs[name] = math.nan  # declared but not recorded (e.g. every run failed)
-    diverged = runs["status"] == "diverged"
-    for problem, card in cards.items():
-        rows = diverged & (runs["problem"] == problem)
-        if rows.any():
-            for metric in card.metrics:
-                if metric.diverged is not None:
-                    runs.loc[rows, metric.name] = metric.diverged
-    return runs
 
 
 def fmt_number(x: float, digits: int) -> str:
@@ -117,9 +58,9 @@ def fmt_p(p: float) -> str:
 def equal_budget(runs: pd.DataFrame, curves: pd.DataFrame, x: str) -> float:
     """The largest budget every strategy reached: the smallest, over strategies, of the
     highest `x` that any of its finished runs recorded."""
-    finished = runs[runs["status"].isin(["done", "diverged"])]
-    reach = curves[curves["run_id"].isin(finished["run_id"])].groupby("run_id")[x].max()
-    per_strategy = finished.assign(reach=finished["run_id"].map(reach)).groupby("strategy")["reach"].max()
+    done = runs[finished(runs)]
+    reach = curves[curves["run_id"].isin(done["run_id"])].groupby("run_id")[x].max()
+    per_strategy = done.assign(reach=done["run_id"].map(reach)).groupby("strategy")["reach"].max()
     return float(per_strategy.min()) if not per_strategy.empty else math.nan
 
 
@@ -172,14 +113,13 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
     """The verdict for one problem from its runs (diverged runs already scored) and curves."""
     metric = card.primary
     verdict = Verdict(problem, metric)
-    finished = runs[runs["status"].isin(FINISHED)]
-    values = {s: g[metric.name].astype(float).dropna().to_numpy() for s, g in finished.groupby("strategy", sort=False)}
+    values = {s: g[metric.name].astype(float).dropna().to_numpy()
+              for s, g in runs[finished(runs)].groupby("strategy", sort=False)}
     values = {s: v for s, v in values.items() if v.size}
     healthy = set(runs.loc[runs["status"] == "done", "strategy"])  # ★ never goes to all-diverged or failed
-    sign = 1.0 if metric.higher_is_better else -1.0
-
     def rank(strategy):  # better first: the mean (infinite values dominate), then the median
-        return _mean_or_inf(sign * values[strategy]), float(np.median(sign * values[strategy]))
+        better = oriented(metric, values[strategy])
+        return _mean_or_inf(better), float(np.median(better))
 
     candidates = [s for s in values if s in healthy]
     if candidates:
@@ -193,7 +133,7 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
         if others:
             runner = max(others, key=rank)
             verdict.runner_up = runner
-            verdict.effect = cliffs_delta(sign * values[best], sign * values[runner])
+            verdict.effect = cliffs_delta(oriented(metric, values[best]), oriented(metric, values[runner]))
             # Holm rejects nothing unless some raw p is <= alpha / m: with m comparisons, a test
             # needs more seeds than one test alone (4 per strategy), e.g. 5 for m = 5
             m = len(others)
@@ -242,14 +182,14 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, ver
 
     rows = []
     for strategy, group in runs.groupby("strategy", sort=False):
-        ok = group[group["status"].isin(FINISHED)]
+        ok = group[finished(group)]
         mark = " ★" if strategy == verdict.best else " =" if strategy in verdict.tied else ""
         p = verdict.adjusted_p.get(strategy, math.nan)
         row = {
             "strategy": strategy + mark,
             "runs": len(group),
             "diverged": int((group["status"] == "diverged").sum()),
-            "failed": int(group["status"].isin(["error", "timeout"]).sum()),
+            "failed": int(group["status"].isin(FAILED).sum()),
             label: fmt_mean_se(ok[primary.name], primary.digits),
             "95% CI": fmt_ci(ok[primary.name], primary.digits),
             "p vs ★ (Holm)": "—" if strategy == verdict.best else fmt_p(p),
@@ -406,13 +346,6 @@ def label_precisions(budgeted: pd.DataFrame) -> pd.DataFrame:
     return budgeted.assign(strategy=budgeted["strategy"].where(~other, budgeted["strategy"] + "@" + precision))
 
 
-def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    return runs[["run_id", "problem", "strategy", "seed"]].merge(records, on="run_id", how="inner")
-
-
-DECLARATIONS_FILE = "declarations.json"
-
-
 def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFrame, samples: dict,
                  declarations: dict[str, tuple], references: list | None = None) -> str:
     """Write summary.csv, curves.csv, declarations.json, summary.md, report.html and every plot
@@ -497,18 +430,8 @@ def literature_table(runs: pd.DataFrame, cards: dict[str, Scorecard], references
     return reference_table(score_diverged(runs, cards), references, digits)
 
 
-def read_declarations(folder: Path) -> dict[str, tuple]:
-    """The declarations a report folder was written with (none for an older folder)."""
-    from ganopt.metrics import declarations_from_json
-
-    path = Path(folder) / DECLARATIONS_FILE
-    if not path.is_file():
-        return {}
-    return {problem: declarations_from_json(data) for problem, data in json.loads(path.read_text()).items()}
-
-
 def failure_table(runs: pd.DataFrame) -> str:
-    failed = runs[runs["status"].isin(["error", "timeout"])]
+    failed = runs[runs["status"].isin(FAILED)]
     if failed.empty:
         return ""
     rows = failed[["problem", "strategy", "seed", "status", "reason"]]

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bench.report import Scorecard, decide, score_diverged
+from bench.report import decide
+from bench.scoring import Scorecard, score_diverged
 from bench.stats import cliffs_delta, holm, min_mann_whitney_p, still_moving
 from ganopt.metrics import Metric, Target
 
