@@ -34,18 +34,18 @@ def v1_declarations(kind: str, n_modes: float) -> tuple[Metric, ...]:
     if kind == "game":
         return (Metric("dist_to_eq", "distance to equilibrium", False, diverged=math.inf, primary=True, digits=4,
                        log=True, tolerance=0.1),
-                Metric("traj_x", "generator parameter θ₀", show=False),
-                Metric("traj_y", "discriminator parameter φ₀", show=False))
+                Metric("traj_x", "generator parameter θ₀", show=False, plot="trajectory"),
+                Metric("traj_y", "discriminator parameter φ₀", show=False, plot="trajectory"))
     image = kind == "image"
     metrics = (
         Metric("modes_covered", "modes (classes) covered" if image else "modes covered", True, diverged=0.0,
-               primary=True, digits=1, plot=True),
+               primary=True, digits=1, plot="curve", of="modes_total"),
         Metric("modes_total", "modes", show=False, digits=0),
         Metric("hq_fraction", "confident fraction" if image else "high-quality fraction", True, diverged=0.0),
         Metric("kl_modes", "KL(modes ‖ uniform)", False, diverged=math.log(n_modes) if n_modes > 0 else None),
     )
     if image:
-        metrics += (Metric("fid", "Fréchet distance", False, diverged=math.inf, digits=2, log=True, plot=True),
+        metrics += (Metric("fid", "Fréchet distance", False, diverged=math.inf, digits=2, log=True, plot="curve"),
                     Metric("confidence", "mean confidence", True, diverged=0.0, show=False))
     return metrics
 

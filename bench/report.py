@@ -177,8 +177,8 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, ver
     budget_values = at_budget(runs, curves, primary, "grad_evals", budget) if not math.isnan(budget) else None
     reached = time_to_target(curves, card.reached(curves)) if not curves.empty else pd.Series(dtype=float)
     label = primary.label
-    if "modes_total" in runs and primary.name.startswith("modes") and runs["modes_total"].notna().any():
-        label = f"{label} (of {int(runs['modes_total'].max())})"
+    if primary.of and primary.of in runs and runs[primary.of].notna().any():  # a count out of a declared total
+        label = f"{label} (of {int(runs[primary.of].max())})"
 
     rows = []
     for strategy, group in runs.groupby("strategy", sort=False):
@@ -351,15 +351,9 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     """Write summary.csv, curves.csv, declarations.json, summary.md, report.html and every plot
     into `out`; return the terminal text.  `runs` and `records` are frames read from the store,
     `declarations` its problems' metric declarations (Store.declarations)."""
-    from ganopt.metrics import declarations_to_json
-
     out.mkdir(parents=True, exist_ok=True)
     cards = scorecards(runs["problem"], declarations)
-    provenance = {run_id: json.loads(text) for run_id, text in zip(runs["run_id"], runs.get("provenance", []))
-                  if isinstance(text, str)}
-    files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
-    files.write_text(out / DECLARATIONS_FILE, json.dumps(
-        {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
+    provenance = write_provenance(out, runs, cards)
     budgeted = label_precisions(with_budget(runs))  # each run's spec read once: summary.csv, notes, literature
     runs = runs.assign(strategy=budgeted["strategy"])
     files.write_csv(out / "summary.csv", budgeted.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
@@ -371,33 +365,14 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     main = runs[~tuned]
     main_curves = curves[curves["run_id"].isin(main["run_id"])]
     reports = summary_tables(main, main_curves, cards)
-    notes = NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else []) + rate_notes(main)
     literature = literature_table(budgeted[~tuned], cards, references or [])
     if literature is not None:
         files.write_csv(out / "literature.csv", literature)
-        notes = notes + [LITERATURE_NOTE]
     elif (out / "literature.csv").is_file():  # a report rewritten without references keeps no stale table
         (out / "literature.csv").unlink()
-    schedules = set(budgeted[~tuned].get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
-    if schedules:
-        notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
-                         "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
-                         "the last."]
-    precisions = budgeted[~tuned].get("precision", pd.Series(dtype=object)).dropna().value_counts()
-    if set(precisions.index) - {DEFAULT_PRECISION}:
-        mixed = len(precisions) > 1  # then label_precisions named the other precisions' strategies
-        parts = [f"{k} ({n} runs{f', as strategy@{k}' if mixed and k != DEFAULT_PRECISION else ''}): {PRECISIONS[k]}"
-                 for k, n in sorted(precisions.items())]
-        notes = notes + [f"Arithmetic of the training steps (ganopt.precision): {'; '.join(parts)}; evaluations in "
-                         "the problem's own dtype."]
-    if "diagnostics_stack_s" in main_curves and main_curves["diagnostics_stack_s"].notna().any():
-        # every run of a stack records its stack's seconds: a run's share of the total is 1/stack_size
-        sizes = main.set_index("run_id")["stack_size"].reindex(main_curves["run_id"]).to_numpy()
-        total = float((main_curves["diagnostics_stack_s"].to_numpy() / sizes)[~np.isnan(sizes)].sum())
-        notes = notes + [f"Game-dynamics diagnostics (ganopt.diagnostics; `diagnostics_PROBLEM.png`): {total:.3g} s "
-                         f"in all, {main_curves['diagnostics_stack_s'].max():.3g} s at most for one stack at one "
-                         "evaluation; measured apart from training (not in `wall_s` or `grad_evals`), and they "
-                         "change no trajectory."]
+    notes = (NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else []) + rate_notes(main)
+             + ([LITERATURE_NOTE] if literature is not None else []) + budget_notes(budgeted[~tuned])
+             + per_stack_notes(main, main_curves, cards))
     files.write_text(out / "summary.md", to_markdown(reports, title, notes, literature) + "\n")
     figures = plots.write_plots(out, main, main_curves, samples, cards)
     for problem, trials in runs[tuned].groupby("problem", sort=False):
@@ -409,6 +384,54 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     if literature is not None:
         text += "\n\nbeside the literature\n" + literature.drop(columns=["source"]).to_string(index=False)
     return text
+
+
+def write_provenance(out: Path, runs: pd.DataFrame, cards: dict[str, Scorecard]) -> dict[str, dict]:
+    """Write provenance.json (run id -> provenance) and declarations.json (what the report was
+    scored with, so that a report folder can be read back without the problems' code)."""
+    from ganopt.metrics import declarations_to_json
+
+    provenance = {run_id: json.loads(text) for run_id, text in zip(runs["run_id"], runs.get("provenance", []))
+                  if isinstance(text, str)}
+    files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+    files.write_text(out / DECLARATIONS_FILE, json.dumps(
+        {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
+    return provenance
+
+
+def budget_notes(budgeted: pd.DataFrame) -> list[str]:
+    """What the runs (with_budget's columns) were trained with, where it is not the default: a
+    learning-rate schedule, another arithmetic than fp32."""
+    notes = []
+    schedules = set(budgeted.get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
+    if schedules:
+        notes.append(f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
+                     "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
+                     "the last.")
+    precisions = budgeted.get("precision", pd.Series(dtype=object)).dropna().value_counts()
+    if set(precisions.index) - {DEFAULT_PRECISION}:
+        mixed = len(precisions) > 1  # then label_precisions named the other precisions' strategies
+        parts = [f"{k} ({n} runs{f', as strategy@{k}' if mixed and k != DEFAULT_PRECISION else ''}): {PRECISIONS[k]}"
+                 for k, n in sorted(precisions.items())]
+        notes.append(f"Arithmetic of the training steps (ganopt.precision): {'; '.join(parts)}; evaluations in "
+                     "the problem's own dtype.")
+    return notes
+
+
+def per_stack_notes(runs: pd.DataFrame, curves: pd.DataFrame, cards: dict[str, Scorecard]) -> list[str]:
+    """The seconds a stack spent outside training, from the metrics declared `per_stack` (the
+    game-dynamics diagnostics): every run of a stack records its stack's seconds, so a run's
+    share of the total is 1/stack_size."""
+    notes = []
+    for name in dict.fromkeys(m.name for card in cards.values() for m in card.metrics if m.per_stack):
+        if name in curves and curves[name].notna().any():
+            sizes = runs.set_index("run_id")["stack_size"].reindex(curves["run_id"]).to_numpy()
+            total = float((curves[name].to_numpy() / sizes)[~np.isnan(sizes)].sum())
+            notes.append(f"Game-dynamics diagnostics (ganopt.diagnostics; `diagnostics_PROBLEM.png`): {total:.3g} s "
+                         f"in all, {curves[name].max():.3g} s at most for one stack at one "
+                         "evaluation; measured apart from training (not in `wall_s` or `grad_evals`), and they "
+                         "change no trajectory.")
+    return notes
 
 
 LITERATURE_NOTE = ("Beside the literature: ganopt's mean ± s.e. over the suite's seeds and the published value; "

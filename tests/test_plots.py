@@ -5,6 +5,10 @@ import pandas as pd
 
 from bench.plots import plot_trajectories, trajectory_frame
 
+BILINEAR = get_problem("bilinear").declarations()
+PATH_XY = [m for m in BILINEAR if m.plot == "trajectory"]
+LOSSES = [m for m in BILINEAR if m.plot == "loss"]
+
 
 def _curves(strategy: str, xs, ys) -> pd.DataFrame:
     return pd.DataFrame({"strategy": strategy, "seed": 0, "run_id": strategy, "step": range(len(xs)),
@@ -15,9 +19,9 @@ def test_a_diverging_path_does_not_set_the_trajectory_frame(tmp_path):
     converging = _curves("extragradient", np.array([1.0, 0.5, 0.1]), np.array([-0.8, -0.3, 0.05]))
     diverging = _curves("gd", np.array([0.6, -40.0, 3e6]), np.array([0.2, 90.0, -5e6]))
     curves = pd.concat([converging, diverging], ignore_index=True)
-    assert trajectory_frame(curves) == 2.5 * 1.0
+    assert trajectory_frame(curves, ("traj_x", "traj_y")) == 2.5 * 1.0
     path = plot_trajectories(tmp_path / "trajectory.png", "bilinear", None, curves,
-                             {"extragradient": "C0", "gd": "C1"}, get_problem("bilinear").primary)
+                             {"extragradient": "C0", "gd": "C1"}, get_problem("bilinear").primary, PATH_XY)
     assert path.stat().st_size > 10_000
 
 
@@ -56,8 +60,8 @@ def test_legends_sit_outside_the_axes(tmp_path, monkeypatch):
     monkeypatch.setattr(plots.files, "save_figure", lambda fig, path, **kw: (figures.append(fig), original(fig, path, **kw)))
     metric = get_problem("bilinear").primary
     plots.plot_budgets(tmp_path / "b.png", "bilinear", curves, styles, "dist_to_eq", "distance", log=True)
-    plots.plot_losses(tmp_path / "l.png", "bilinear", curves, styles)
-    plots.plot_trajectories(tmp_path / "t.png", "bilinear", None, curves, styles, metric)
+    plots.plot_losses(tmp_path / "l.png", "bilinear", curves, styles, LOSSES)
+    plots.plot_trajectories(tmp_path / "t.png", "bilinear", None, curves, styles, metric, PATH_XY)
     assert len(figures) == 3
     for fig in figures:
         renderer = FigureCanvasAgg(fig).get_renderer()
