@@ -112,6 +112,10 @@ def declarations_from_json(data: dict[str, Any]) -> tuple[tuple[Metric, ...], Ta
     # unknown fields (a newer ganopt's) are dropped rather than refused: declarations only describe
     fields = {f.name for f in dataclasses.fields(Metric)}
     metrics = tuple(Metric(**{k: v for k, v in _older(m).items() if k in fields}) for m in data["metrics"])
+    if any(not isinstance(m.get("plot", False), str) for m in data["metrics"]):
+        # older declarations listed loss_g before loss_d, and the harness drew D's loss first
+        losses = iter([m for m in metrics if m.plot == "loss"][::-1])
+        metrics = tuple(next(losses) if m.plot == "loss" else m for m in metrics)
     return metrics, Target(**data["target"])
 
 
