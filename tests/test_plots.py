@@ -97,3 +97,31 @@ def test_stacked_images_get_one_grey_grid_per_channel(tmp_path):
     picture = mpimg.imread(path)
     assert picture.shape[1] > 1.2 * picture.shape[0]  # 3 channel columns (2.6 in each) beside 2 strategy rows (2.8)
     assert picture[..., :3].std() > 0.1  # the noise run's grids are drawn
+
+
+def test_the_plots_follow_the_declarations_not_the_metric_names(tmp_path):
+    """A problem whose metrics have names bench/ never saw gets the path panel, the dynamics
+    figure and a curve for what it declares so, and nothing for what it does not."""
+    import bench.plots as plots
+    from bench.scoring import Scorecard
+    from ganopt.metrics import Metric, Target
+
+    declared = (Metric("gap", "gap", higher_is_better=False, primary=True),
+                Metric("u", "first coordinate", plot="trajectory"), Metric("w", "second coordinate", plot="trajectory"),
+                Metric("spin", "rotation", plot="rotation"), Metric("energy", "energy", plot="curve"),
+                Metric("quiet", "not drawn"),
+                Metric("ld", "D loss", plot="loss"), Metric("lg", "G loss", plot="loss"))
+    steps = np.arange(5.0)
+    curves = pd.concat([pd.DataFrame({"problem": "toy", "strategy": s, "seed": 0, "run_id": s, "step": steps,
+                                      "grad_evals": steps, "wall_s": steps, "gap": 1 / (1 + steps), "u": steps,
+                                      "w": -steps, "spin": 0.5, "energy": steps, "quiet": 1.0, "ld": 1.0, "lg": 2.0})
+                        for s in ("a", "b")], ignore_index=True)
+    summary = pd.DataFrame({"run_id": ["a", "b"], "problem": "toy", "strategy": ["a", "b"], "seed": 0,
+                            "status": "done", "options": "{}"})
+    written = plots.write_plots(tmp_path, summary, curves, {}, {"toy": Scorecard(declared, Target("", ""))})
+    names = {p.name for p in written["toy"]}
+    assert names == {"trajectory_toy.png", "gap_toy.png", "energy_toy.png", "losses_toy.png", "diagnostics_toy.png"}
+    # undeclared, the same columns draw nothing of their own
+    plain = tuple(Metric(m.name, m.label, m.higher_is_better, primary=m.primary) for m in declared)
+    written = plots.write_plots(tmp_path / "plain", summary, curves, {}, {"toy": Scorecard(plain, Target("", ""))})
+    assert {p.name for p in written["toy"]} == {"gap_toy.png"}
