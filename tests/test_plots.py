@@ -123,5 +123,6 @@ def test_the_plots_follow_the_declarations_not_the_metric_names(tmp_path):
     assert names == {"trajectory_toy.png", "gap_toy.png", "energy_toy.png", "losses_toy.png", "diagnostics_toy.png"}
     # undeclared, the same columns draw nothing of their own
     plain = tuple(Metric(m.name, m.label, m.higher_is_better, primary=m.primary) for m in declared)
+    (tmp_path / "plain").mkdir()
     written = plots.write_plots(tmp_path / "plain", summary, curves, {}, {"toy": Scorecard(plain, Target("", ""))})
     assert {p.name for p in written["toy"]} == {"gap_toy.png"}
