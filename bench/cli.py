@@ -26,15 +26,16 @@ from ganopt.strategies import STRATEGIES
 from ganopt.updates import BASE_UPDATES
 
 from . import compare as compare_mod
+from .load import load
 from . import executors, perf, perfgate
 from .execute import execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks, remaining, work
-from .report import failure_table, scorecards, write_report
+from .report import failure_table, write_report
+from .scoring import scorecards, select_best
 from .spec import (MAX_RUNS, SpecError, Suite, available_suites, build_suite, built_in_references,
                    check_precision_on, cuda_graph_refusal, find_suite, load_plugin, read_suite_file)
 from .store import DEFAULT_STORE, FINISHED, Store, StoreError, environment
-from .tuning import select_best
 
 DEFAULT_SUITE = "quick"
 
@@ -178,26 +179,9 @@ def _add_perf(commands) -> None:
 
 def cmd_report(args) -> int:
     path: Path = args.path
-    if path.is_dir():
-        runs, records, declarations = compare_mod.load_folder(path)
-        samples: dict = {}
-        out = args.out or path
-    elif path.is_file():
-        with Store(path, readonly=True) as store:  # reading results never changes the store
-            runs = store.runs_frame()
-            if args.suite is not None:
-                if args.suite not in set(runs["suite"]):
-                    raise StoreError(f"{path} has no runs of suite {args.suite!r}; it has: {', '.join(sorted(set(runs['suite'])))}")
-                runs = runs[runs["suite"] == args.suite]
-            ids = list(runs["run_id"])
-            records, samples, declarations = store.records_frame(ids), store.samples(ids), store.declarations()
-        out = args.out or Path("results") / "report"
-    elif path.exists():
-        raise StoreError(f"{path} is neither a results store nor a report folder")
-    else:
-        raise StoreError(f"{path} does not exist: give a results store or a report folder")
-    if runs.empty:
-        raise StoreError(f"{path} holds no runs")
+    loaded = load(path, args.suite, samples=True)  # reading results never changes a store
+    runs, records, samples, declarations = loaded.runs, loaded.records, loaded.samples, loaded.declarations
+    out = args.out or (path if path.is_dir() else Path("results") / "report")
     try:
         scorecards(runs["problem"], declarations)
     except ValueError as e:

@@ -11,9 +11,10 @@ import pandas as pd
 
 from ganopt.precision import DEFAULT_PRECISION
 
-from .report import Scorecard, read_declarations, score_diverged, scorecards
+from .load import load
+from .scoring import Scorecard, finished, score_diverged, scorecards
 from .stats import mann_whitney_p
-from .store import Store, StoreError
+from .store import StoreError
 
 # wall time on a 2-core machine varied by up to 79% between quiet repeats (benchmarks/README.md),
 # so only a 2x slowdown counts, and only when it costs at least WALL_MIN_SECONDS per run (the
@@ -21,67 +22,6 @@ from .store import Store, StoreError
 WALL_MIN_SECONDS = 0.5
 WALL_MIN_CHANGE = 1.0
 COST_METRICS = [("grad_evals", 0.0), ("wall_s", WALL_MIN_CHANGE)]  # lower is better
-
-
-SUMMARY_COLUMNS = ["run_id", "problem", "strategy", "seed", "status", "grad_evals", "wall_s", "lr_g", "lr_d"]
-CURVE_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"]
-
-
-def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """A CSV table ganopt wrote, with at least `columns`; anything else is refused in one line."""
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, UnicodeDecodeError, OSError) as e:  # pandas' parser and empty-file errors are ValueErrors
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StoreError(f"{path} is not a table ganopt wrote ({reason})") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise StoreError(f"{path} is not a table ganopt wrote: no column {', '.join(missing)}")
-    return frame
-
-
-def load_folder(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, tuple]]:
-    """A report folder: its runs (summary.csv, with provenance.json's entries as a column), curves
-    (curves.csv) and declarations (declarations.json), each checked."""
-    if not (path / "summary.csv").is_file():
-        raise StoreError(f"{path} has no summary.csv: give a results store or a report folder")
-    runs = read_table(path / "summary.csv", SUMMARY_COLUMNS)
-    if (path / "curves.csv").is_file():
-        curves = read_table(path / "curves.csv", CURVE_COLUMNS)
-        curves = curves.drop(columns=[c for c in ("problem", "strategy", "seed") if c in curves.columns])
-    else:
-        curves = pd.DataFrame(columns=CURVE_COLUMNS)
-    try:
-        declarations = read_declarations(path)
-        provenance = json.loads((path / "provenance.json").read_text()) if (path / "provenance.json").is_file() else {}
-        runs["provenance"] = [json.dumps(provenance[r]) if r in provenance else None for r in runs["run_id"]]
-    except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON that ganopt did not write
-        raise StoreError(f"{path}: declarations.json or provenance.json is not what ganopt wrote ({e})") from None
-    return runs, curves, declarations
-
-
-def load_runs(path: Path, suite: str | None = None) -> tuple[pd.DataFrame, dict[str, tuple]]:
-    """Runs (final metrics as columns) and their problems' metric declarations, from a store
-    file or from a report folder (its summary.csv and declarations.json).  Stores are opened
-    read-only: reading results never changes them."""
-    path = Path(path)
-    if path.is_dir():
-        runs, _, declarations = load_folder(path)
-    elif path.is_file():
-        with Store(path, readonly=True) as store:
-            runs = store.runs_frame()
-            declarations = store.declarations()
-    elif path.exists():
-        raise StoreError(f"{path} is neither a results store nor a report folder")
-    else:
-        raise StoreError(f"{path} does not exist")
-    if suite is not None:
-        if "suite" not in runs.columns or suite not in set(runs["suite"]):
-            raise StoreError(f"{path} has no runs of suite {suite!r}")
-        runs = runs[runs["suite"] == suite]
-    if runs.empty:
-        raise StoreError(f"{path} holds no runs")
-    return runs, declarations
 
 
 def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, Scorecard],
@@ -101,8 +41,7 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, 
         rows.append({"problem": problem, "strategy": strategy, "metric": "runs not done",
                      "baseline": a_bad, "change": b_bad, "relative": math.nan, "p": math.nan,
                      "regression": b_bad / len(b) > a_bad / len(a)})
-        a_ok = a[a["status"].isin(["done", "diverged"])]
-        b_ok = b[b["status"].isin(["done", "diverged"])]
+        a_ok, b_ok = a[finished(a)], b[finished(b)]
         checks = [(m.name, m.higher_is_better, 0.0) for m in cards[problem].metrics if m.ranked]
         checks += [(name, False, min_change) for name, min_change in COST_METRICS]
         for metric, higher, min_change in checks:
@@ -171,8 +110,8 @@ def check_same_specs(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 def compare_sets(baseline: Path, change: Path, suite: str | None, alpha: float) -> pd.DataFrame:
     """Load both result sets and compare them, with the declarations either side carries."""
-    a, a_declared = load_runs(baseline, suite)
-    b, b_declared = load_runs(change, suite)
+    a_set, b_set = load(baseline, suite, records=False), load(change, suite, records=False)
+    a, a_declared, b, b_declared = a_set.runs, a_set.declarations, b_set.runs, b_set.declarations
     check_same_specs(a, b)
     try:
         cards = scorecards(pd.concat([a["problem"], b["problem"]]), {**a_declared, **b_declared})

@@ -15,6 +15,8 @@ import sqlite3
 
 from ganopt.metrics import CONVERGENCE_METRICS, Metric, Target, declarations_to_json
 
+from .schema import RUN_COLUMNS, SCHEMA
+
 V1_METRICS = ["loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "field_norm", "modes_covered", "modes_total",
               "hq_fraction", "kl_modes", "dist_to_eq", "confidence", "fid"]
 V1_RECORD_ONLY = ["traj_x", "traj_y"]
@@ -32,18 +34,18 @@ def v1_declarations(kind: str, n_modes: float) -> tuple[Metric, ...]:
     if kind == "game":
         return (Metric("dist_to_eq", "distance to equilibrium", False, diverged=math.inf, primary=True, digits=4,
                        log=True, tolerance=0.1),
-                Metric("traj_x", "generator parameter θ₀", show=False),
-                Metric("traj_y", "discriminator parameter φ₀", show=False))
+                Metric("traj_x", "generator parameter θ₀", show=False, plot="trajectory"),
+                Metric("traj_y", "discriminator parameter φ₀", show=False, plot="trajectory"))
     image = kind == "image"
     metrics = (
         Metric("modes_covered", "modes (classes) covered" if image else "modes covered", True, diverged=0.0,
-               primary=True, digits=1, plot=True),
+               primary=True, digits=1, plot="curve", of="modes_total"),
         Metric("modes_total", "modes", show=False, digits=0),
         Metric("hq_fraction", "confident fraction" if image else "high-quality fraction", True, diverged=0.0),
         Metric("kl_modes", "KL(modes ‖ uniform)", False, diverged=math.log(n_modes) if n_modes > 0 else None),
     )
     if image:
-        metrics += (Metric("fid", "Fréchet distance", False, diverged=math.inf, digits=2, log=True, plot=True),
+        metrics += (Metric("fid", "Fréchet distance", False, diverged=math.inf, digits=2, log=True, plot="curve"),
                     Metric("confidence", "mean confidence", True, diverged=0.0, show=False))
     return metrics
 
@@ -57,8 +59,6 @@ def _kind(db: sqlite3.Connection, problem: str) -> tuple[str, float]:
 
 
 def migrate_v1(db: sqlite3.Connection) -> None:
-    from .store import RUN_COLUMNS, SCHEMA
-
     for statement in SCHEMA.split(";"):
         if statement.strip() and "runs (" not in statement:
             db.execute(statement)

@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 
 from . import files  # noqa: E402
+from .scoring import finished  # noqa: E402
 
 # Okabe & Ito's colour-blind-safe palette, and only it: a ninth colour from another palette was
 # a near-twin of one of these (tab10's blue beside #0072B2).  Past eight strategies the line
@@ -83,20 +84,28 @@ def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples:
                 figures.append(plot_channel_grids(out / f"channels_{problem}.png", problem, runs, samples))
         elif shapes == {(2,)}:  # [N, 2]: points in the plane
             figures.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples, card.primary))
-        if {"traj_x", "traj_y"} <= set(problem_curves.columns) and problem_curves["traj_x"].notna().any():
+        path_xy = card.drawn("trajectory")[:2]
+        if len(path_xy) == 2 and _recorded(problem_curves, path_xy[0]) and path_xy[1].name in problem_curves:
             figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, styles,
-                                             card.primary))
-        for metric in [card.primary] + [m for m in card.metrics if m.plot and not m.primary]:
-            if metric.name in problem_curves and problem_curves[metric.name].notna().any():
+                                             card.primary, path_xy))
+        for metric in [card.primary] + [m for m in card.drawn("curve") if not m.primary]:
+            if _recorded(problem_curves, metric):
                 figures.append(plot_budgets(out / f"{metric.name}_{problem}.png", problem, problem_curves, styles,
                                             metric.name, metric.label, log=metric.log))
-        figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, styles))
-        if "rotation_share" in problem_curves and problem_curves["rotation_share"].notna().any():
-            figures.append(plot_diagnostics(out / f"diagnostics_{problem}.png", problem, problem_curves, styles))
+        if card.drawn("loss"):
+            figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, styles,
+                                       card.drawn("loss")))
+        if any(_recorded(problem_curves, m) for m in card.drawn("rotation")):
+            figures.append(plot_diagnostics(out / f"diagnostics_{problem}.png", problem, problem_curves, styles, card))
     profile = plot_performance_profile(out / "performance_profile.png", summary, curves, styles, cards)
     if profile is not None:
         written["all problems"] = [profile]
     return written
+
+
+def _recorded(curves: pd.DataFrame, metric) -> bool:
+    """Did any run record `metric` (a declared metric may be absent: diagnostics are optional)?"""
+    return metric.name in curves and curves[metric.name].notna().any()
 
 
 def _landmarks(runs: pd.DataFrame, problem: str) -> np.ndarray | None:
@@ -250,7 +259,7 @@ def plot_sensitivity(path: Path, problem: str, trials: pd.DataFrame, metric) -> 
     scores the worst value)."""
     scored = trials.copy()
     worst = metric.diverged if metric.diverged is not None else metric.worst
-    scored.loc[~scored["status"].isin(["done", "diverged"]), metric.name] = worst
+    scored.loc[~finished(scored), metric.name] = worst
     styles = strategy_styles(scored["strategy"])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for strategy, group in scored.groupby("strategy", sort=False):
@@ -320,9 +329,11 @@ def _density_contours(ax, xy: np.ndarray, span: float) -> None:
         ax.contour(gx, gy, density, levels=4, colors="#000000", linewidths=0.4, alpha=0.6)
 
 
-def plot_losses(path: Path, problem: str, curves: pd.DataFrame, styles: dict) -> Path:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, column, label in zip(axes, ["loss_d", "loss_g"], ["discriminator loss", "generator loss"]):
+def plot_losses(path: Path, problem: str, curves: pd.DataFrame, styles: dict, losses: list) -> Path:
+    """One panel per declared loss metric (plot "loss"), in declared order, against steps."""
+    fig, axes = plt.subplots(1, len(losses), figsize=(5.5 * len(losses), 4), squeeze=False)
+    axes = axes[0]
+    for ax, column, label in zip(axes, [m.name for m in losses], [m.label for m in losses]):
         for strategy, group in curves.groupby("strategy", sort=False):
             stats = group.groupby("step")[column].mean()
             ax.plot(stats.index, stats.values, label=strategy, **_style(styles, strategy))
@@ -334,25 +345,28 @@ def plot_losses(path: Path, problem: str, curves: pd.DataFrame, styles: dict) ->
     return save(fig, path)
 
 
-def plot_diagnostics(path: Path, problem: str, curves: pd.DataFrame, styles: dict) -> Path:
+def plot_diagnostics(path: Path, problem: str, curves: pd.DataFrame, styles: dict, card) -> Path:
     """The game-dynamics panel (ganopt.diagnostics): left, the Jacobian's largest eigenvalues at
-    each run's end point in the complex plane (every seed); middle, the rotational share of the
-    Jacobian vs steps; right, Berard et al.'s path-angle curve (cosine between the field and the
-    start-to-end line), the mean over seeds."""
-    from ganopt.diagnostics import N_EIGENVALUES, PATH_ALPHAS
+    each run's end point in the complex plane (every seed; the metrics declared eigenvalue-re and
+    -im, paired in declared order); middle, the rotational share of the Jacobian vs steps (plot
+    "rotation"); right, Berard et al.'s path-angle curve (cosine between the field and the
+    start-to-end line, plot "path-angle"), the mean over seeds."""
+    from ganopt.diagnostics import PATH_ALPHAS
 
+    pairs = [(r.name, i.name) for r, i in zip(card.drawn("eigenvalue-re"), card.drawn("eigenvalue-im"))]
+    share = card.drawn("rotation")[0].name
+    columns = [m.name for m in card.drawn("path-angle")]
     fig, (plane, rotation, angle) = plt.subplots(1, 3, figsize=(16, 4.5))
     for strategy, group in curves.groupby("strategy", sort=False):
         style = _style(styles, strategy)
         color = style["color"]
         last = group.sort_values("step").groupby("run_id").tail(1)
-        re = last[[f"jac_eig{i}_re" for i in range(N_EIGENVALUES) if f"jac_eig{i}_re" in last]].to_numpy().ravel()
-        im = last[[f"jac_eig{i}_im" for i in range(N_EIGENVALUES) if f"jac_eig{i}_im" in last]].to_numpy().ravel()
+        re = last[[r for r, i in pairs if r in last]].to_numpy().ravel()
+        im = last[[i for r, i in pairs if i in last]].to_numpy().ravel()
         plane.scatter(re, im, s=14, color=color, marker=style.get("marker", "o"), alpha=0.7, label=strategy)
-        shares = group.dropna(subset=["rotation_share"]).groupby("step")["rotation_share"].mean()
+        shares = group.dropna(subset=[share]).groupby("step")[share].mean()
         rotation.plot(shares.index, shares.values, label=strategy, **style)
-        columns = [f"path_cos{j}" for j in range(len(PATH_ALPHAS))]
-        if set(columns) <= set(last.columns) and last[columns].notna().any().any():
+        if len(columns) == len(PATH_ALPHAS) and set(columns) <= set(last.columns) and last[columns].notna().any().any():
             angle.plot(PATH_ALPHAS, last[columns].mean().to_numpy(), label=strategy,
                        **{**style, "markevery": 1})
     plane.axvline(0, color="grey", lw=0.8)
@@ -376,37 +390,39 @@ def plot_diagnostics(path: Path, problem: str, curves: pd.DataFrame, styles: dic
     return save(fig, path)
 
 
-def trajectory_frame(curves: pd.DataFrame) -> float:
+def trajectory_frame(curves: pd.DataFrame, xy: tuple[str, str]) -> float:
     """Half-width of the trajectory panel: 2.5x the farthest start from the equilibrium.  The
     frame follows the starts, not the whole paths, because one diverging path would otherwise
-    shrink every other path to a dot at the origin."""
-    starts = curves[curves["step"] == curves["step"].min()][["traj_x", "traj_y"]].abs().to_numpy()
+    shrink every other path to a dot at the origin.  `xy`: the two coordinates' columns."""
+    starts = curves[curves["step"] == curves["step"].min()][list(xy)].abs().to_numpy()
     finite = starts[np.isfinite(starts)]
     return 2.5 * max(float(finite.max()) if finite.size else 1.0, 1e-3)
 
 
 def plot_trajectories(path: Path, problem: str, runs: pd.DataFrame, curves: pd.DataFrame, styles: dict,
-                      metric) -> Path:
-    """Left: the path of the first seed in the (theta_0, phi_0) plane; right: the primary metric
-    (for the analytic games, the distance to the equilibrium)."""
+                      metric, xy: list) -> Path:
+    """Left: the path of the first seed in the plane of the two metrics `xy` (declared plot
+    "trajectory", e.g. (theta_0, phi_0)); right: the primary metric (for the analytic games, the
+    distance to the equilibrium)."""
+    (x, xlabel), (y, ylabel) = [(m.name, m.label) for m in xy]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     first_seed = curves["seed"].min() if not curves.empty else 0
     for strategy, group in curves.groupby("strategy", sort=False):
         path_xy = group[group["seed"] == group["seed"].min()].sort_values("step")
         style = _style(styles, strategy)
-        left.plot(path_xy["traj_x"], path_xy["traj_y"], label=strategy, lw=1, **style)
-        left.plot(path_xy["traj_x"].iloc[0], path_xy["traj_y"].iloc[0], "o", color=style["color"], ms=4)
+        left.plot(path_xy[x], path_xy[y], label=strategy, lw=1, **style)
+        left.plot(path_xy[x].iloc[0], path_xy[y].iloc[0], "o", color=style["color"], ms=4)
         n_runs = group["run_id"].nunique()
         stats = group.groupby("step")[metric.name].agg(["mean", "size"])
         stats = stats[stats["size"] == n_runs]["mean"]  # stop where a seed diverged
         right.plot(stats.index, stats.values, label=strategy, **style)
     left.plot(0, 0, "*", color="black", ms=12, label="equilibrium")
-    span = trajectory_frame(curves)
+    span = trajectory_frame(curves, (x, y))
     left.set_xlim(-span, span)
     left.set_ylim(-span, span)
     left.set_aspect("equal")
-    left.set_xlabel("generator parameter θ₀")
-    left.set_ylabel("discriminator parameter φ₀")
+    left.set_xlabel(xlabel)
+    left.set_ylabel(ylabel)
     left.set_title(f"trajectories (lowest seed, here {first_seed}; dots: start;\n"
                    "paths leaving the frame move away from the equilibrium)", fontsize=9)
     legend_outside(right, *left.get_legend_handles_labels())

@@ -18,20 +18,18 @@ from typing import Any
 
 import pandas as pd
 
-from .report import Scorecard, score_diverged
-from .tuning import select_best
+from .scoring import Scorecard, finished, score_diverged, select_best
 
 
 def tuned_entries(runs: pd.DataFrame, curves: pd.DataFrame, cards: dict[str, Scorecard]) -> dict[str, dict]:
     """problem -> strategy -> {lr_g, lr_d, trial, metric, score, reached_target, trials: [...]}."""
     best = select_best(runs, cards)
     scored = score_diverged(runs, cards)
-    finished = scored["status"].isin(["done", "diverged"])
     out: dict[str, dict] = {}
     for (problem, strategy), group in scored.groupby(["problem", "strategy"], sort=False):
         card = cards[problem]
         metric = card.primary
-        values = group[metric.name].astype(float).where(finished.loc[group.index], metric.worst)
+        values = group[metric.name].astype(float).where(finished(group), metric.worst)
         last = curves[curves["run_id"].isin(group["run_id"])].sort_values("step").groupby("run_id").tail(1)
         reached = card.reached(last).groupby(last["run_id"]).any() if not last.empty else pd.Series(dtype=bool)
         trials = []

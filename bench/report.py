@@ -17,77 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ganopt.metrics import Metric, Target
+from ganopt.metrics import Metric
 from ganopt.precision import DEFAULT_PRECISION, PRECISIONS
 
 from . import files, html, plots
+from .load import DECLARATIONS_FILE, curves_with_ids
+from .scoring import FAILED, Scorecard, finished, oriented, score_diverged, scorecards
 from .stats import (bootstrap_ci, cliffs_delta, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p, still_moving,
                     time_to_target, value_at_budget)
 
 SUMMARY_DROP = ["spec", "provenance", "finished"]
 ALPHA = 0.05
-FINISHED = ("done", "diverged")
-
-
-@dataclass(frozen=True)
-class Scorecard:
-    """One problem's metric declarations, as the harness reads them."""
-
-    metrics: tuple[Metric, ...]
-    target: Target
-
-    @property
-    def primary(self) -> Metric:
-        return next(m for m in self.metrics if m.primary)
-
-    def columns(self) -> list[Metric]:
-        """The ranked metrics of the headline table after the primary: ganopt's own, then the
-        literature's."""
-        shown = [m for m in self.metrics if m.ranked and m.show and not m.primary]
-        return [m for m in shown if not m.literature] + [m for m in shown if m.literature]
-
-    def reached(self, curves: pd.DataFrame) -> pd.Series:
-        """Per evaluation (aligned with `curves`): has the run reached the target?"""
-        if curves.empty or not self.target.query:
-            return pd.Series(False, index=curves.index)
-        try:
-            return curves.eval(self.target.query).fillna(False).astype(bool)
-        except (KeyError, NameError, pd.errors.UndefinedVariableError):  # a metric the runs did not record
-            return pd.Series(False, index=curves.index)
-
-
-def scorecards(problems, stored: dict[str, tuple]) -> dict[str, Scorecard]:
-    """The declarations of each problem: as stored with its runs, else from the registry (a
-    report folder written before declarations were stored)."""
-    from ganopt import declarations
-    from ganopt.problems import PROBLEMS
-
-    cards = {}
-    for name in dict.fromkeys(problems):
-        if name in stored:
-            cards[name] = Scorecard(*stored[name])
-        elif name in PROBLEMS:
-            cards[name] = Scorecard(declarations(PROBLEMS[name]), PROBLEMS[name].target)
-        else:
-            raise ValueError(f"no metric declarations for problem {name!r}: it is not registered (load its plugin) "
-                             "and the results carry none")
-    return cards
-
-
-def score_diverged(runs: pd.DataFrame, cards: dict[str, Scorecard]) -> pd.DataFrame:
-    """A diverged run scores each metric's declared worst value (e.g. 0 modes, infinite distance):
-    its last finite values would flatter the strategy that diverged."""
-    runs = runs.copy()
-    for name in {m.name for card in cards.values() for m in card.metrics} - set(runs.columns):
-        runs[name] = math.nan  # declared but not recorded (e.g. every run failed)
-    diverged = runs["status"] == "diverged"
-    for problem, card in cards.items():
-        rows = diverged & (runs["problem"] == problem)
-        if rows.any():
-            for metric in card.metrics:
-                if metric.diverged is not None:
-                    runs.loc[rows, metric.name] = metric.diverged
-    return runs
 
 
 def fmt_number(x: float, digits: int) -> str:
@@ -118,9 +58,9 @@ def fmt_p(p: float) -> str:
 def equal_budget(runs: pd.DataFrame, curves: pd.DataFrame, x: str) -> float:
     """The largest budget every strategy reached: the smallest, over strategies, of the
     highest `x` that any of its finished runs recorded."""
-    finished = runs[runs["status"].isin(["done", "diverged"])]
-    reach = curves[curves["run_id"].isin(finished["run_id"])].groupby("run_id")[x].max()
-    per_strategy = finished.assign(reach=finished["run_id"].map(reach)).groupby("strategy")["reach"].max()
+    done = runs[finished(runs)]
+    reach = curves[curves["run_id"].isin(done["run_id"])].groupby("run_id")[x].max()
+    per_strategy = done.assign(reach=done["run_id"].map(reach)).groupby("strategy")["reach"].max()
     return float(per_strategy.min()) if not per_strategy.empty else math.nan
 
 
@@ -173,14 +113,13 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
     """The verdict for one problem from its runs (diverged runs already scored) and curves."""
     metric = card.primary
     verdict = Verdict(problem, metric)
-    finished = runs[runs["status"].isin(FINISHED)]
-    values = {s: g[metric.name].astype(float).dropna().to_numpy() for s, g in finished.groupby("strategy", sort=False)}
+    values = {s: g[metric.name].astype(float).dropna().to_numpy()
+              for s, g in runs[finished(runs)].groupby("strategy", sort=False)}
     values = {s: v for s, v in values.items() if v.size}
     healthy = set(runs.loc[runs["status"] == "done", "strategy"])  # ★ never goes to all-diverged or failed
-    sign = 1.0 if metric.higher_is_better else -1.0
-
     def rank(strategy):  # better first: the mean (infinite values dominate), then the median
-        return _mean_or_inf(sign * values[strategy]), float(np.median(sign * values[strategy]))
+        better = oriented(metric, values[strategy])
+        return _mean_or_inf(better), float(np.median(better))
 
     candidates = [s for s in values if s in healthy]
     if candidates:
@@ -194,7 +133,7 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
         if others:
             runner = max(others, key=rank)
             verdict.runner_up = runner
-            verdict.effect = cliffs_delta(sign * values[best], sign * values[runner])
+            verdict.effect = cliffs_delta(oriented(metric, values[best]), oriented(metric, values[runner]))
             # Holm rejects nothing unless some raw p is <= alpha / m: with m comparisons, a test
             # needs more seeds than one test alone (4 per strategy), e.g. 5 for m = 5
             m = len(others)
@@ -238,19 +177,19 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, ver
     budget_values = at_budget(runs, curves, primary, "grad_evals", budget) if not math.isnan(budget) else None
     reached = time_to_target(curves, card.reached(curves)) if not curves.empty else pd.Series(dtype=float)
     label = primary.label
-    if "modes_total" in runs and primary.name.startswith("modes") and runs["modes_total"].notna().any():
-        label = f"{label} (of {int(runs['modes_total'].max())})"
+    if primary.of and primary.of in runs and runs[primary.of].notna().any():  # a count out of a declared total
+        label = f"{label} (of {int(runs[primary.of].max())})"
 
     rows = []
     for strategy, group in runs.groupby("strategy", sort=False):
-        ok = group[group["status"].isin(FINISHED)]
+        ok = group[finished(group)]
         mark = " ★" if strategy == verdict.best else " =" if strategy in verdict.tied else ""
         p = verdict.adjusted_p.get(strategy, math.nan)
         row = {
             "strategy": strategy + mark,
             "runs": len(group),
             "diverged": int((group["status"] == "diverged").sum()),
-            "failed": int(group["status"].isin(["error", "timeout"]).sum()),
+            "failed": int(group["status"].isin(FAILED).sum()),
             label: fmt_mean_se(ok[primary.name], primary.digits),
             "95% CI": fmt_ci(ok[primary.name], primary.digits),
             "p vs ★ (Holm)": "—" if strategy == verdict.best else fmt_p(p),
@@ -407,27 +346,14 @@ def label_precisions(budgeted: pd.DataFrame) -> pd.DataFrame:
     return budgeted.assign(strategy=budgeted["strategy"].where(~other, budgeted["strategy"] + "@" + precision))
 
 
-def curves_with_ids(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    return runs[["run_id", "problem", "strategy", "seed"]].merge(records, on="run_id", how="inner")
-
-
-DECLARATIONS_FILE = "declarations.json"
-
-
 def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFrame, samples: dict,
                  declarations: dict[str, tuple], references: list | None = None) -> str:
     """Write summary.csv, curves.csv, declarations.json, summary.md, report.html and every plot
     into `out`; return the terminal text.  `runs` and `records` are frames read from the store,
     `declarations` its problems' metric declarations (Store.declarations)."""
-    from ganopt.metrics import declarations_to_json
-
     out.mkdir(parents=True, exist_ok=True)
     cards = scorecards(runs["problem"], declarations)
-    provenance = {run_id: json.loads(text) for run_id, text in zip(runs["run_id"], runs.get("provenance", []))
-                  if isinstance(text, str)}
-    files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
-    files.write_text(out / DECLARATIONS_FILE, json.dumps(
-        {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
+    provenance = write_provenance(out, runs, cards)
     budgeted = label_precisions(with_budget(runs))  # each run's spec read once: summary.csv, notes, literature
     runs = runs.assign(strategy=budgeted["strategy"])
     files.write_csv(out / "summary.csv", budgeted.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
@@ -439,33 +365,14 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     main = runs[~tuned]
     main_curves = curves[curves["run_id"].isin(main["run_id"])]
     reports = summary_tables(main, main_curves, cards)
-    notes = NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else []) + rate_notes(main)
     literature = literature_table(budgeted[~tuned], cards, references or [])
     if literature is not None:
         files.write_csv(out / "literature.csv", literature)
-        notes = notes + [LITERATURE_NOTE]
     elif (out / "literature.csv").is_file():  # a report rewritten without references keeps no stale table
         (out / "literature.csv").unlink()
-    schedules = set(budgeted[~tuned].get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
-    if schedules:
-        notes = notes + [f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
-                         "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
-                         "the last."]
-    precisions = budgeted[~tuned].get("precision", pd.Series(dtype=object)).dropna().value_counts()
-    if set(precisions.index) - {DEFAULT_PRECISION}:
-        mixed = len(precisions) > 1  # then label_precisions named the other precisions' strategies
-        parts = [f"{k} ({n} runs{f', as strategy@{k}' if mixed and k != DEFAULT_PRECISION else ''}): {PRECISIONS[k]}"
-                 for k, n in sorted(precisions.items())]
-        notes = notes + [f"Arithmetic of the training steps (ganopt.precision): {'; '.join(parts)}; evaluations in "
-                         "the problem's own dtype."]
-    if "diagnostics_stack_s" in main_curves and main_curves["diagnostics_stack_s"].notna().any():
-        # every run of a stack records its stack's seconds: a run's share of the total is 1/stack_size
-        sizes = main.set_index("run_id")["stack_size"].reindex(main_curves["run_id"]).to_numpy()
-        total = float((main_curves["diagnostics_stack_s"].to_numpy() / sizes)[~np.isnan(sizes)].sum())
-        notes = notes + [f"Game-dynamics diagnostics (ganopt.diagnostics; `diagnostics_PROBLEM.png`): {total:.3g} s "
-                         f"in all, {main_curves['diagnostics_stack_s'].max():.3g} s at most for one stack at one "
-                         "evaluation; measured apart from training (not in `wall_s` or `grad_evals`), and they "
-                         "change no trajectory."]
+    notes = (NOTES + target_notes(cards) + ([TUNING_NOTE] if tuned.any() else []) + rate_notes(main)
+             + ([LITERATURE_NOTE] if literature is not None else []) + budget_notes(budgeted[~tuned])
+             + per_stack_notes(main, main_curves, cards))
     files.write_text(out / "summary.md", to_markdown(reports, title, notes, literature) + "\n")
     figures = plots.write_plots(out, main, main_curves, samples, cards)
     for problem, trials in runs[tuned].groupby("problem", sort=False):
@@ -477,6 +384,54 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     if literature is not None:
         text += "\n\nbeside the literature\n" + literature.drop(columns=["source"]).to_string(index=False)
     return text
+
+
+def write_provenance(out: Path, runs: pd.DataFrame, cards: dict[str, Scorecard]) -> dict[str, dict]:
+    """Write provenance.json (run id -> provenance) and declarations.json (what the report was
+    scored with, so that a report folder can be read back without the problems' code)."""
+    from ganopt.metrics import declarations_to_json
+
+    provenance = {run_id: json.loads(text) for run_id, text in zip(runs["run_id"], runs.get("provenance", []))
+                  if isinstance(text, str)}
+    files.write_text(out / "provenance.json", json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+    files.write_text(out / DECLARATIONS_FILE, json.dumps(
+        {p: declarations_to_json(c.metrics, c.target) for p, c in cards.items()}, indent=1, sort_keys=True) + "\n")
+    return provenance
+
+
+def budget_notes(budgeted: pd.DataFrame) -> list[str]:
+    """What the runs (with_budget's columns) were trained with, where it is not the default: a
+    learning-rate schedule, another arithmetic than fp32."""
+    notes = []
+    schedules = set(budgeted.get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
+    if schedules:
+        notes.append(f"Learning-rate schedule: {', '.join(sorted(schedules))} (ganopt.schedules): every run's "
+                     "rates held for the first half of its steps, then decreased linearly to 1/(steps/2) at "
+                     "the last.")
+    precisions = budgeted.get("precision", pd.Series(dtype=object)).dropna().value_counts()
+    if set(precisions.index) - {DEFAULT_PRECISION}:
+        mixed = len(precisions) > 1  # then label_precisions named the other precisions' strategies
+        parts = [f"{k} ({n} runs{f', as strategy@{k}' if mixed and k != DEFAULT_PRECISION else ''}): {PRECISIONS[k]}"
+                 for k, n in sorted(precisions.items())]
+        notes.append(f"Arithmetic of the training steps (ganopt.precision): {'; '.join(parts)}; evaluations in "
+                     "the problem's own dtype.")
+    return notes
+
+
+def per_stack_notes(runs: pd.DataFrame, curves: pd.DataFrame, cards: dict[str, Scorecard]) -> list[str]:
+    """The seconds a stack spent outside training, from the metrics declared `per_stack` (the
+    game-dynamics diagnostics): every run of a stack records its stack's seconds, so a run's
+    share of the total is 1/stack_size."""
+    notes = []
+    for name in dict.fromkeys(m.name for card in cards.values() for m in card.metrics if m.per_stack):
+        if name in curves and curves[name].notna().any():
+            sizes = runs.set_index("run_id")["stack_size"].reindex(curves["run_id"]).to_numpy()
+            total = float((curves[name].to_numpy() / sizes)[~np.isnan(sizes)].sum())
+            notes.append(f"Game-dynamics diagnostics (ganopt.diagnostics; `diagnostics_PROBLEM.png`): {total:.3g} s "
+                         f"in all, {curves[name].max():.3g} s at most for one stack at one "
+                         "evaluation; measured apart from training (not in `wall_s` or `grad_evals`), and they "
+                         "change no trajectory.")
+    return notes
 
 
 LITERATURE_NOTE = ("Beside the literature: ganopt's mean ± s.e. over the suite's seeds and the published value; "
@@ -498,18 +453,8 @@ def literature_table(runs: pd.DataFrame, cards: dict[str, Scorecard], references
     return reference_table(score_diverged(runs, cards), references, digits)
 
 
-def read_declarations(folder: Path) -> dict[str, tuple]:
-    """The declarations a report folder was written with (none for an older folder)."""
-    from ganopt.metrics import declarations_from_json
-
-    path = Path(folder) / DECLARATIONS_FILE
-    if not path.is_file():
-        return {}
-    return {problem: declarations_from_json(data) for problem, data in json.loads(path.read_text()).items()}
-
-
 def failure_table(runs: pd.DataFrame) -> str:
-    failed = runs[runs["status"].isin(["error", "timeout"])]
+    failed = runs[runs["status"].isin(FAILED)]
     if failed.empty:
         return ""
     rows = failed[["problem", "strategy", "seed", "status", "reason"]]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import load_folder, load_runs
-from .report import Scorecard, curves_with_ids, score_diverged, scorecards
-from .store import Store, StoreError
+from .load import curves_with_ids, load
+from .scoring import Scorecard, score_diverged, scorecards
+from .store import StoreError
 
 
 @dataclass
@@ -42,17 +42,12 @@ class Results:
 def load_results(path: str | Path, suite: str | None = None) -> Results:
     """Load a results store (an SQLite file) or a report folder (summary.csv, curves.csv and
     declarations.json); `suite` keeps only that suite's runs."""
-    path = Path(path)
-    runs, declared = load_runs(path, suite)
-    if path.is_dir():
-        _, records, _ = load_folder(path)
-    else:
-        with Store(path, readonly=True) as store:
-            records = store.records_frame(list(runs["run_id"]))
+    loaded = load(Path(path), suite)
+    runs = loaded.runs
     try:
-        cards = scorecards(runs["problem"], declared)
+        cards = scorecards(runs["problem"], loaded.declarations)
     except ValueError as e:
         raise StoreError(str(e)) from None
     rows = [{"problem": problem, **dataclasses.asdict(metric), "target": card.target.query}
             for problem, card in cards.items() for metric in card.metrics]
-    return Results(runs.reset_index(drop=True), curves_with_ids(runs, records), pd.DataFrame(rows), cards)
+    return Results(runs.reset_index(drop=True), curves_with_ids(runs, loaded.records), pd.DataFrame(rows), cards)

@@ -42,36 +42,11 @@ from ganopt.metrics import Metric, Target, declarations_from_json, declarations_
 from ganopt.train import StackResult, declarations
 
 from .files import WriteError
+from .schema import (EVALUATION_COLUMNS, FINISHED, RUN_COLUMNS, SCHEMA, SCHEMA_VERSION,  # noqa: F401 (re-exported)
+                     STRATEGY_COLUMNS)
 from .spec import RunSpec
 
-SCHEMA_VERSION = 2
 DEFAULT_STORE = Path("results") / "ganopt.sqlite"
-FINISHED = ("done", "diverged")  # a rerun skips these; error and timeout runs run again
-
-STRATEGY_COLUMNS = ["scheme", "base", "estimate", "lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "d_steps"]
-RUN_COLUMNS = (["run_id", "suite", "phase", "trial", "problem", "strategy", "seed", "status", "reason",
-                "diverged_step", "steps", "grad_evals", "wall_s", "stack_size", "stack_wall_s"]
-               + STRATEGY_COLUMNS + ["options", "spec", "provenance", "finished"])
-EVALUATION_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"]
-
-_REAL = {"lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "grad_evals", "wall_s", "stack_wall_s"}
-_INT = {"seed", "diverged_step", "steps", "d_steps", "step", "stack_size", "trial"}
-
-
-def _column_type(name: str) -> str:
-    return "REAL" if name in _REAL else "INTEGER" if name in _INT else "TEXT"
-
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs ({", ".join(f"{c} {_column_type(c)}" for c in RUN_COLUMNS)}, PRIMARY KEY (run_id));
-CREATE TABLE IF NOT EXISTS evaluations (run_id TEXT, step INTEGER, grad_evals REAL, wall_s REAL,
-    PRIMARY KEY (run_id, step));
-CREATE TABLE IF NOT EXISTS metric_values (run_id TEXT, step INTEGER, name TEXT, value REAL,
-    PRIMARY KEY (run_id, step, name));
-CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, declarations TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS samples (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
-"""
 
 
 class StoreError(Exception):

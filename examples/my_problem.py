@@ -7,9 +7,9 @@ equilibrium it reports its duality gap,
 
     max_y' L(x, y') − min_x' L(x', y) = (a + 1/a)/2 · (‖x‖² + ‖y‖²),
 
-a metric the built-in problems do not have.  Its declaration (`plot="curve"`) is all the
-harness needs to store it, put it in the tables and draw it against steps, evaluations and
-seconds.
+a metric the built-in problems do not have.  Its declaration (`plot="curve"`, one of
+ganopt.metrics.PLOTS) is all the harness needs to store it, put it in the tables and draw it
+against steps, evaluations and seconds.
 
     python -m bench run --plugin examples/my_problem.py --problems quadratic \\
         --strategies gd,extragradient,adam --seeds 3
@@ -61,5 +61,5 @@ register_problem(QuadraticProblem(
     metrics=(Metric("dist_to_eq", "distance to equilibrium", higher_is_better=False, diverged=math.inf,
                     primary=True, digits=4, log=True, tolerance=0.1),
              Metric("duality_gap", "duality gap", higher_is_better=False, diverged=math.inf, digits=4, log=True,
-                    plot=True)),
+                    plot="curve")),
     target=Target("dist_to_eq <= 0.01", "distance to equilibrium ≤ 0.01")))

@@ -50,15 +50,16 @@ SPECTRUM_METRICS = (
     Metric("hess_g_max", "largest eigenvalue of ∇²θ L_G", show=False),
     Metric("hess_d_min", "smallest eigenvalue of ∇²φ L_D", show=False),
     Metric("hess_d_max", "largest eigenvalue of ∇²φ L_D", show=False),
-    *(Metric(f"jac_eig{i}_{part}", f"Jacobian eigenvalue {i} ({part})", show=False)
+    *(Metric(f"jac_eig{i}_{part}", f"Jacobian eigenvalue {i} ({part})", show=False, plot=f"eigenvalue-{part}")
       for i in range(N_EIGENVALUES) for part in ("re", "im")),
 )
 ROTATION_METRICS = (
-    Metric("rotation_share", "rotational share of the game Jacobian", show=False),
-    Metric("diagnostics_stack_s", "diagnostics seconds of the run's whole stack at this evaluation", show=False),
+    Metric("rotation_share", "rotational share of the game Jacobian", show=False, plot="rotation"),
+    Metric("diagnostics_stack_s", "diagnostics seconds of the run's whole stack at this evaluation", show=False,
+           per_stack=True),
 )
 PATH_METRICS = tuple(m for j in range(len(PATH_ALPHAS)) for m in (
-    Metric(f"path_cos{j}", f"cos(v, w₁ − w₀) at α = {PATH_ALPHAS[j]}", show=False),
+    Metric(f"path_cos{j}", f"cos(v, w₁ − w₀) at α = {PATH_ALPHAS[j]}", show=False, plot="path-angle"),
     Metric(f"path_norm{j}", f"‖v‖ at α = {PATH_ALPHAS[j]}", show=False)))
 DIAGNOSTIC_METRICS = SPECTRUM_METRICS + ROTATION_METRICS + PATH_METRICS
 

@@ -20,6 +20,20 @@ import torch
 HQ_THRESHOLD_STDS = 3.0
 
 
+# How a report may draw a metric (Metric.plot).  The pairs and panels take their metrics in
+# declared order: the first "trajectory" metric is the horizontal axis, the second the vertical.
+PLOTS = {
+    "": "not drawn on its own",
+    "curve": "a figure of its own: the metric against steps, gradient evaluations and seconds",
+    "loss": "a panel of the losses figure, against steps",
+    "trajectory": "a coordinate of the path panel (first declared: horizontal, second: vertical)",
+    "eigenvalue-re": "the real part of an eigenvalue on the complex plane of the dynamics figure",
+    "eigenvalue-im": "its imaginary part (paired with the eigenvalue-re metric declared at the same place)",
+    "rotation": "a share in [0, 1] against steps in the dynamics figure (its presence draws the figure)",
+    "path-angle": "the dynamics figure's path-angle curve, one value per point of ganopt.diagnostics.PATH_ALPHAS",
+}
+
+
 @dataclass(frozen=True)
 class Metric:
     """What a problem declares about one metric it reports.  The harness (store, report, plots,
@@ -30,7 +44,13 @@ class Metric:
     value would flatter the strategy that diverged); None keeps the last value.  `tolerance`
     is the largest change of the metric over the last 20% of a budget for which a run counts
     as converged (in decades when `log`).  `literature` marks the published protocol, kept
-    beside ganopt's own headline so that numbers can be set next to papers."""
+    beside ganopt's own headline so that numbers can be set next to papers.
+
+    `plot` says how the report draws the metric (one of PLOTS; "" not on its own), so that the
+    harness picks plots from declarations, never from names; True and False (the older boolean
+    form, still accepted) read as "curve" and "".  `of` names the metric that holds the total a
+    count is out of (the table then reads "modes covered (of 1000)").  `per_stack` marks a value
+    that is the whole stack's (every run of a stack records it): a run's share is 1/stack size."""
 
     name: str
     label: str
@@ -43,7 +63,16 @@ class Metric:
     log: bool = False
     tolerance: float = 0.0
     show: bool = True  # a column of the headline table (when it has a direction)
-    plot: bool = False  # a curve of its own against steps, evaluations and seconds
+    plot: str = ""  # how the report draws it: one of PLOTS
+    of: str = ""  # the metric holding the total this count is out of
+    per_stack: bool = False  # the whole stack's value, recorded by each of its runs
+
+    def __post_init__(self):
+        if isinstance(self.plot, bool):  # the older boolean form: a curve of its own, or none
+            object.__setattr__(self, "plot", "curve" if self.plot else "")
+        if self.plot not in PLOTS:
+            raise ValueError(f"metric {self.name!r}: plot must be one of {', '.join(map(repr, PLOTS))}, "
+                             f"got {self.plot!r}")
 
     @property
     def ranked(self) -> bool:
@@ -67,8 +96,8 @@ class Target:
 
 # Reported for every problem by the trainer (ganopt.train), from the last gradient evaluation.
 CONVERGENCE_METRICS = (
-    Metric("loss_g", "generator loss", show=False),
-    Metric("loss_d", "discriminator loss", show=False),
+    Metric("loss_d", "discriminator loss", show=False, plot="loss"),
+    Metric("loss_g", "generator loss", show=False, plot="loss"),
     Metric("grad_norm_g", "generator gradient norm", show=False),
     Metric("grad_norm_d", "discriminator gradient norm", show=False),
     Metric("field_norm", "norm of the joint vector field", show=False),
@@ -82,8 +111,34 @@ def declarations_to_json(metrics: tuple[Metric, ...], target: Target) -> dict[st
 def declarations_from_json(data: dict[str, Any]) -> tuple[tuple[Metric, ...], Target]:
     # unknown fields (a newer ganopt's) are dropped rather than refused: declarations only describe
     fields = {f.name for f in dataclasses.fields(Metric)}
-    metrics = tuple(Metric(**{k: v for k, v in m.items() if k in fields}) for m in data["metrics"])
+    metrics = tuple(Metric(**{k: v for k, v in _older(m).items() if k in fields}) for m in data["metrics"])
+    if any(not isinstance(m.get("plot", False), str) for m in data["metrics"]):
+        # older declarations listed loss_g before loss_d, and the harness drew D's loss first
+        losses = iter([m for m in metrics if m.plot == "loss"][::-1])
+        metrics = tuple(next(losses) if m.plot == "loss" else m for m in metrics)
     return metrics, Target(**data["target"])
+
+
+def _older(m: dict[str, Any]) -> dict[str, Any]:
+    """Declarations stored before `plot` named a drawing (it was a boolean, or absent) carry no
+    `plot` vocabulary, `of` or `per_stack`: they take what the harness then decided by name,
+    so an older store's report draws and labels what it drew and labelled."""
+    if isinstance(m.get("plot", False), str):
+        return m
+    name = m["name"]
+    plot = "curve" if m.get("plot") else ""
+    if name in ("loss_g", "loss_d"):
+        plot = "loss"
+    elif name in ("traj_x", "traj_y"):
+        plot = "trajectory"
+    elif name.startswith("jac_eig") and name[7:-3].isdigit() and name[-3:] in ("_re", "_im"):
+        plot = "eigenvalue" + name[-3:].replace("_", "-")
+    elif name == "rotation_share":
+        plot = "rotation"
+    elif name.startswith("path_cos") and name[8:].isdigit():
+        plot = "path-angle"
+    of = "modes_total" if name.startswith("modes") and name != "modes_total" else ""
+    return {**m, "plot": plot, "of": m.get("of", of), "per_stack": m.get("per_stack", name == "diagnostics_stack_s")}
 
 
 LITERATURE_SAMPLES = 2500  # the published protocol's sample count (its mode counts grow with N)

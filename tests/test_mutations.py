@@ -9,11 +9,12 @@ import torch
 
 from bench.compare import compare_runs
 from bench.execute import run_stack
-from bench.report import Scorecard, decide, score_diverged, summary_tables
+from bench.plan import StackPlan
+from bench.report import decide, summary_tables
+from bench.scoring import Scorecard, score_diverged, select_best
 from bench.spec import suite_from_data
 from bench.stats import value_at_budget
 from bench.store import Store
-from bench.tuning import select_best
 from ganopt import declarations, get_problem, get_strategy
 from ganopt.metrics import Metric, Target
 from ganopt.train import _build

@@ -5,6 +5,10 @@ import pandas as pd
 
 from bench.plots import plot_trajectories, trajectory_frame
 
+BILINEAR = get_problem("bilinear").declarations()
+PATH_XY = [m for m in BILINEAR if m.plot == "trajectory"]
+LOSSES = [m for m in BILINEAR if m.plot == "loss"]
+
 
 def _curves(strategy: str, xs, ys) -> pd.DataFrame:
     return pd.DataFrame({"strategy": strategy, "seed": 0, "run_id": strategy, "step": range(len(xs)),
@@ -15,9 +19,9 @@ def test_a_diverging_path_does_not_set_the_trajectory_frame(tmp_path):
     converging = _curves("extragradient", np.array([1.0, 0.5, 0.1]), np.array([-0.8, -0.3, 0.05]))
     diverging = _curves("gd", np.array([0.6, -40.0, 3e6]), np.array([0.2, 90.0, -5e6]))
     curves = pd.concat([converging, diverging], ignore_index=True)
-    assert trajectory_frame(curves) == 2.5 * 1.0
+    assert trajectory_frame(curves, ("traj_x", "traj_y")) == 2.5 * 1.0
     path = plot_trajectories(tmp_path / "trajectory.png", "bilinear", None, curves,
-                             {"extragradient": "C0", "gd": "C1"}, get_problem("bilinear").primary)
+                             {"extragradient": "C0", "gd": "C1"}, get_problem("bilinear").primary, PATH_XY)
     assert path.stat().st_size > 10_000
 
 
@@ -56,8 +60,8 @@ def test_legends_sit_outside_the_axes(tmp_path, monkeypatch):
     monkeypatch.setattr(plots.files, "save_figure", lambda fig, path, **kw: (figures.append(fig), original(fig, path, **kw)))
     metric = get_problem("bilinear").primary
     plots.plot_budgets(tmp_path / "b.png", "bilinear", curves, styles, "dist_to_eq", "distance", log=True)
-    plots.plot_losses(tmp_path / "l.png", "bilinear", curves, styles)
-    plots.plot_trajectories(tmp_path / "t.png", "bilinear", None, curves, styles, metric)
+    plots.plot_losses(tmp_path / "l.png", "bilinear", curves, styles, LOSSES)
+    plots.plot_trajectories(tmp_path / "t.png", "bilinear", None, curves, styles, metric, PATH_XY)
     assert len(figures) == 3
     for fig in figures:
         renderer = FigureCanvasAgg(fig).get_renderer()
@@ -93,3 +97,32 @@ def test_stacked_images_get_one_grey_grid_per_channel(tmp_path):
     picture = mpimg.imread(path)
     assert picture.shape[1] > 1.2 * picture.shape[0]  # 3 channel columns (2.6 in each) beside 2 strategy rows (2.8)
     assert picture[..., :3].std() > 0.1  # the noise run's grids are drawn
+
+
+def test_the_plots_follow_the_declarations_not_the_metric_names(tmp_path):
+    """A problem whose metrics have names bench/ never saw gets the path panel, the dynamics
+    figure and a curve for what it declares so, and nothing for what it does not."""
+    import bench.plots as plots
+    from bench.scoring import Scorecard
+    from ganopt.metrics import Metric, Target
+
+    declared = (Metric("gap", "gap", higher_is_better=False, primary=True),
+                Metric("u", "first coordinate", plot="trajectory"), Metric("w", "second coordinate", plot="trajectory"),
+                Metric("spin", "rotation", plot="rotation"), Metric("energy", "energy", plot="curve"),
+                Metric("quiet", "not drawn"),
+                Metric("ld", "D loss", plot="loss"), Metric("lg", "G loss", plot="loss"))
+    steps = np.arange(5.0)
+    curves = pd.concat([pd.DataFrame({"problem": "toy", "strategy": s, "seed": 0, "run_id": s, "step": steps,
+                                      "grad_evals": steps, "wall_s": steps, "gap": 1 / (1 + steps), "u": steps,
+                                      "w": -steps, "spin": 0.5, "energy": steps, "quiet": 1.0, "ld": 1.0, "lg": 2.0})
+                        for s in ("a", "b")], ignore_index=True)
+    summary = pd.DataFrame({"run_id": ["a", "b"], "problem": "toy", "strategy": ["a", "b"], "seed": 0,
+                            "status": "done", "options": "{}"})
+    written = plots.write_plots(tmp_path, summary, curves, {}, {"toy": Scorecard(declared, Target("", ""))})
+    names = {p.name for p in written["toy"]}
+    assert names == {"trajectory_toy.png", "gap_toy.png", "energy_toy.png", "losses_toy.png", "diagnostics_toy.png"}
+    # undeclared, the same columns draw nothing of their own
+    plain = tuple(Metric(m.name, m.label, m.higher_is_better, primary=m.primary) for m in declared)
+    (tmp_path / "plain").mkdir()
+    written = plots.write_plots(tmp_path / "plain", summary, curves, {}, {"toy": Scorecard(plain, Target("", ""))})
+    assert {p.name for p in written["toy"]} == {"gap_toy.png"}

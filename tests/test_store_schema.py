@@ -151,3 +151,38 @@ def test_concurrent_openers_of_a_new_store_create_it_once(tmp_path, n):
 
 def _open_store(path: str) -> None:
     Store(Path(path)).close()
+
+
+def test_older_declarations_read_as_the_harness_then_drew_and_labelled_them():
+    """Declarations stored before Metric.plot named a drawing (a boolean) take what the harness
+    decided by name then: the same plots and labels from an older store."""
+    import dataclasses
+
+    from ganopt import get_problem
+    from ganopt.metrics import declarations_from_json, declarations_to_json
+
+    def older(problem):  # the JSON an earlier ganopt stored: plot a boolean, no `of`, no `per_stack`
+        data = declarations_to_json(get_problem(problem).declarations(), get_problem(problem).target)
+        order = {"loss_g": 0, "loss_d": 1}
+        metrics = [{**{k: v for k, v in m.items() if k not in ("of", "per_stack")}, "plot": m["plot"] == "curve"}
+                   for m in data["metrics"]]
+        losses = iter(sorted((m for m in metrics if m["name"] in order), key=lambda m: order[m["name"]]))
+        data["metrics"] = [next(losses) if m["name"] in order else m for m in metrics]  # loss_g was first
+        return data
+
+    for problem in ("bilinear", "ring8"):
+        now = get_problem(problem).declarations()
+        metrics, _ = declarations_from_json(older(problem))
+        assert [dataclasses.astuple(m) for m in metrics] == [dataclasses.astuple(m) for m in now], problem
+    # a count out of a total: the literature's modes_covered
+    metrics, _ = declarations_from_json(older("ring8"))
+    assert next(m for m in metrics if m.name == "modes_covered").of == "modes_total"
+
+
+def test_a_metric_declares_its_plot_from_a_fixed_vocabulary():
+    from ganopt.metrics import PLOTS, Metric
+
+    assert Metric("a", "a", plot=True).plot == "curve" and Metric("a", "a", plot=False).plot == ""
+    assert {"", "curve", "loss", "trajectory", "rotation"} <= set(PLOTS)
+    with pytest.raises(ValueError, match="plot must be one of"):
+        Metric("a", "a", plot="scatter")

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bench.report import Scorecard, decide, score_diverged
+from bench.report import decide
+from bench.scoring import Scorecard, score_diverged
 from bench.stats import cliffs_delta, holm, min_mann_whitney_p, still_moving
 from ganopt.metrics import Metric, Target
 
@@ -136,3 +137,28 @@ def test_four_seeds_are_too_few_once_holm_corrects_for_five_comparisons():
     five = {s: vals + [vals[-1] + 0.001] for s, vals in far.items()}  # 5 seeds: raw p = 0.008, Holm 0.04
     v5 = verdict_of(five)
     assert v5.tied == [] and not any(w.startswith("too few seeds") for w in v5.warnings)
+
+
+def test_a_count_declared_out_of_a_total_reads_so_in_the_table_and_only_then():
+    from bench.report import problem_table
+
+    runs = pd.DataFrame({"run_id": ["a", "b"], "problem": "p", "strategy": ["s", "t"], "seed": 0, "status": "done",
+                         "hits": [3.0, 5.0], "all": 8.0, "grad_evals": 10.0, "wall_s": 1.0, "lr_g": 0.1, "lr_d": 0.1})
+    curves = pd.DataFrame(columns=["run_id", "step", "grad_evals", "hits"])
+    for of, label in (("all", "hits covered (of 8)"), ("", "hits covered")):
+        metric = Metric("hits", "hits covered", higher_is_better=True, primary=True, of=of)
+        card = Scorecard((metric, Metric("all", "total", show=False)), Target("", ""))
+        table = problem_table(runs, curves, card, decide(runs, curves, card, "p"))
+        assert label in table.columns and table[label].tolist() == ["3.000", "5.000"]
+
+
+def test_the_seconds_of_a_per_stack_metric_are_shared_by_the_runs_of_its_stack():
+    from bench.report import per_stack_notes
+
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "stack_size": [2, 2, 1]})
+    curves = pd.DataFrame({"run_id": ["a", "b", "c"], "probe_s": [4.0, 4.0, 1.0]})
+    card = Scorecard((SCORE, Metric("probe_s", "probe seconds", per_stack=True)), Target("", ""))
+    assert len(notes := per_stack_notes(runs, curves, {"p": card})) == 1
+    assert "5 s in all, 4 s at most" in notes[0]
+    plain = Scorecard((SCORE, Metric("probe_s", "probe seconds")), Target("", ""))
+    assert per_stack_notes(runs, curves, {"p": plain}) == []

@@ -71,8 +71,8 @@ class DiracGame(AnalyticGame):
 GAME_METRICS = (
     Metric("dist_to_eq", "distance to equilibrium", higher_is_better=False, diverged=math.inf, primary=True,
            digits=4, log=True, tolerance=0.1),
-    Metric("traj_x", "generator parameter θ₀", show=False),
-    Metric("traj_y", "discriminator parameter φ₀", show=False),
+    Metric("traj_x", "generator parameter θ₀", show=False, plot="trajectory"),
+    Metric("traj_y", "discriminator parameter φ₀", show=False, plot="trajectory"),
 )
 GAME_TARGET = Target("dist_to_eq <= 0.1", "distance to equilibrium ≤ 0.1")
 

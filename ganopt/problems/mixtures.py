@@ -129,9 +129,9 @@ class MixtureProblem(Problem):
         }
         metrics = (
             Metric("mode_overlap", "mode overlap (1 − TV)", higher_is_better=True, diverged=0.0, primary=True,
-                   tolerance=0.05, plot=True),
+                   tolerance=0.05, plot="curve"),
             Metric("modes_covered", "modes covered (lit.)", higher_is_better=True, diverged=0.0, digits=1,
-                   literature=True, plot=True),
+                   literature=True, plot="curve", of="modes_total"),
             Metric("modes_total", "modes", show=False, digits=0),
             Metric("hq_fraction", "high-quality fraction (lit.)", higher_is_better=True, diverged=0.0,
                    literature=True),

@@ -375,12 +375,13 @@ def image_declarations(channels: int) -> tuple[Metric, ...]:
     if channels == 1:
         return (
             Metric("coverage", "coverage", higher_is_better=True, diverged=0.0, primary=True, tolerance=0.03,
-                   plot=True),
+                   plot="curve"),
             Metric("precision", "precision", higher_is_better=True, diverged=0.0),
             Metric("recall", "recall", higher_is_better=True, diverged=0.0),
             Metric("classes_covered", "classes covered (precise)", higher_is_better=True, diverged=0.0, digits=1),
             Metric("classes_total", "classes", show=False, digits=0),
-            Metric("fid", "Fréchet distance", higher_is_better=False, diverged=math.inf, digits=2, log=True, plot=True),
+            Metric("fid", "Fréchet distance", higher_is_better=False, diverged=math.inf, digits=2, log=True,
+                   plot="curve"),
             Metric("classes_labelled", "classes labelled (lit.)", higher_is_better=True, diverged=0.0, digits=1,
                    literature=True),
             Metric("kl_classes", "KL(classes ‖ uniform) (lit.)", higher_is_better=False, diverged=math.log(10),
@@ -390,7 +391,7 @@ def image_declarations(channels: int) -> tuple[Metric, ...]:
         )
     return (
         Metric("modes_covered", "modes covered (precise)", higher_is_better=True, diverged=0.0, primary=True,
-               digits=1, tolerance=20.0, plot=True),
+               digits=1, tolerance=20.0, plot="curve", of="modes_total"),
         Metric("modes_total", "modes", show=False, digits=0),
         Metric("precision", "precision (3 channels)", higher_is_better=True, diverged=0.0),
         Metric("modes_labelled", "modes labelled (lit.)", higher_is_better=True, diverged=0.0, digits=1,

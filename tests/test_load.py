@@ -1,0 +1,63 @@
+"""bench.load: one loader for stores and report folders, used by `bench report`, `bench
+compare` and load_results; a suite selects exactly its runs."""
+
+import pytest
+import torch
+
+from bench.compare import compare_sets
+from bench.execute import run_stack
+from bench.load import load
+from bench.plan import StackPlan
+from bench.report import write_report
+from bench.results import load_results
+from bench.spec import suite_from_data
+from bench.store import Store, StoreError
+
+
+@pytest.fixture(scope="module")
+def two_suites(tmp_path_factory):
+    """A store holding suite `a` (gd, 2 seeds) and suite `b` (extragradient, 1 seed), and the
+    report folder written from it."""
+    root = tmp_path_factory.mktemp("load")
+    path = root / "s.sqlite"
+    with Store(path) as store:
+        for name, strategy, seeds in (("a", "gd", 2), ("b", "extragradient", 1)):
+            specs = suite_from_data({"problems": ["bilinear"], "strategies": [strategy], "seeds": seeds,
+                                     "steps": 4}).runs
+            store.save_stack(name, specs, run_stack(StackPlan(specs), torch.device("cpu")), {})
+        frames = store.runs_frame(), store.records_frame(), store.declarations()
+    write_report(root / "report", "t", frames[0], frames[1], {}, frames[2])
+    return path, root / "report"
+
+
+@pytest.mark.parametrize("where", ["store", "folder"])
+def test_a_suite_selects_exactly_its_runs_and_their_records(two_suites, where):
+    path = two_suites[0] if where == "store" else two_suites[1]
+    every = load(path)
+    assert sorted(every.runs["suite"]) == ["a", "a", "b"]
+    for suite, n in (("a", 2), ("b", 1)):
+        loaded = load(path, suite)
+        assert list(loaded.runs["suite"]) == [suite] * n
+        assert set(loaded.records["run_id"]) == set(loaded.runs["run_id"])
+        assert set(loaded.declarations) == {"bilinear"}
+    with pytest.raises(StoreError, match="has no runs of suite 'c'; it has: a, b"):
+        load(path, "c")
+
+
+def test_every_reader_sees_the_same_runs_from_a_store_and_its_report_folder(two_suites):
+    store, folder = two_suites
+    a, b = load_results(store), load_results(folder)
+    assert sorted(a.runs["run_id"]) == sorted(b.runs["run_id"])
+    assert len(a.curves) == len(b.curves) > 0
+    assert set(load(store, samples=True).samples) <= set(a.runs["run_id"])  # the games keep no samples
+    table = compare_sets(store, folder, "a", 0.05)
+    assert set(table["strategy"]) == {"gd"} and not table["regression"].any()
+    assert not load(store, records=False).records.shape[0]
+
+
+def test_a_path_that_is_neither_is_refused_in_one_line(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        load(tmp_path / "missing.sqlite")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StoreError, match="has no summary.csv"):
+        load(tmp_path / "empty")
