@@ -5,7 +5,7 @@ written into bench/: what the harness knows of a problem comes from its declarat
 import ast
 from pathlib import Path
 
-from ganopt import PROBLEMS
+from ganopt import PROBLEMS, declarations
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -26,7 +26,7 @@ ALLOWED_NAMES = {
 def _names() -> dict[str, str]:
     names = {name: "problem" for name in PROBLEMS}
     for problem in PROBLEMS.values():
-        names.update({m.name: f"metric of {problem.name}" for m in problem.declarations() if m.name not in names})
+        names.update({m.name: f"metric of {problem.name}" for m in declarations(problem) if m.name not in names})
     return names
 
 

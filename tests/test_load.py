@@ -7,7 +7,6 @@ import torch
 from bench.compare import compare_sets
 from bench.execute import run_stack
 from bench.load import load
-from bench.plan import StackPlan
 from bench.report import write_report
 from bench.results import load_results
 from bench.spec import suite_from_data
@@ -22,9 +21,9 @@ def two_suites(tmp_path_factory):
     path = root / "s.sqlite"
     with Store(path) as store:
         for name, strategy, seeds in (("a", "gd", 2), ("b", "extragradient", 1)):
-            specs = suite_from_data({"problems": ["bilinear"], "strategies": [strategy], "seeds": seeds,
-                                     "steps": 4}).runs
-            store.save_stack(name, specs, run_stack(StackPlan(specs), torch.device("cpu")), {})
+            stack = suite_from_data({"problems": ["bilinear"], "strategies": [strategy], "seeds": seeds,
+                                     "steps": 4}).stacks[0]
+            store.save_stack(name, stack.runs, run_stack(stack, torch.device("cpu")), {})
         frames = store.runs_frame(), store.records_frame(), store.declarations()
     write_report(root / "report", "t", frames[0], frames[1], {}, frames[2])
     return path, root / "report"

@@ -9,7 +9,6 @@ import torch
 
 from bench.compare import compare_runs
 from bench.execute import run_stack
-from bench.plan import StackPlan
 from bench.report import decide, summary_tables
 from bench.scoring import Scorecard, score_diverged, select_best
 from bench.spec import suite_from_data

@@ -1,11 +1,11 @@
 import numpy as np
 
-from ganopt import get_problem
+from ganopt import declarations, get_problem
 import pandas as pd
 
 from bench.plots import plot_trajectories, trajectory_frame
 
-BILINEAR = get_problem("bilinear").declarations()
+BILINEAR = declarations(get_problem("bilinear"))
 PATH_XY = [m for m in BILINEAR if m.plot == "trajectory"]
 LOSSES = [m for m in BILINEAR if m.plot == "loss"]
 

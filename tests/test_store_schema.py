@@ -158,11 +158,11 @@ def test_older_declarations_read_as_the_harness_then_drew_and_labelled_them():
     decided by name then: the same plots and labels from an older store."""
     import dataclasses
 
-    from ganopt import get_problem
+    from ganopt import declarations, get_problem
     from ganopt.metrics import declarations_from_json, declarations_to_json
 
     def older(problem):  # the JSON an earlier ganopt stored: plot a boolean, no `of`, no `per_stack`
-        data = declarations_to_json(get_problem(problem).declarations(), get_problem(problem).target)
+        data = declarations_to_json(declarations(get_problem(problem)), get_problem(problem).target)
         order = {"loss_g": 0, "loss_d": 1}
         metrics = [{**{k: v for k, v in m.items() if k not in ("of", "per_stack")}, "plot": m["plot"] == "curve"}
                    for m in data["metrics"]]
@@ -171,7 +171,7 @@ def test_older_declarations_read_as_the_harness_then_drew_and_labelled_them():
         return data
 
     for problem in ("bilinear", "ring8"):
-        now = get_problem(problem).declarations()
+        now = declarations(get_problem(problem))
         metrics, _ = declarations_from_json(older(problem))
         assert [dataclasses.astuple(m) for m in metrics] == [dataclasses.astuple(m) for m in now], problem
     # a count out of a total: the literature's modes_covered
