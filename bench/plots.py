@@ -4,7 +4,9 @@ and trajectories of the analytic games.  One colour per strategy in every plot."
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import matplotlib
 
@@ -14,6 +16,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from scipy.stats import gaussian_kde  # noqa: E402
+
+from ganopt.metrics import PLOTS  # noqa: E402
 
 from . import files  # noqa: E402
 from .scoring import finished  # noqa: E402
@@ -69,38 +73,95 @@ def legend_outside(ax, handles=None, labels=None, fontsize: int = 7) -> None:
 def write_plots(out: Path, summary: pd.DataFrame, curves: pd.DataFrame, samples: dict,
                 cards: dict) -> dict[str, list[Path]]:
     """Every plot of a report, grouped by problem (and "all problems" for the profile).  What is
-    drawn follows the data and the declarations: sample scatters for 2-D samples, image grids
-    for images, a trajectory panel where runs recorded a path, a curve per plotted metric."""
+    drawn follows the data and the declarations: the samples, then one figure (or none) per
+    plot kind that the problem's metrics declare (FIGURES)."""
     styles = strategy_styles(summary["strategy"])
     written: dict[str, list[Path]] = {}
     for problem, runs in summary.groupby("problem", sort=False):
-        card = cards[problem]
-        problem_curves = curves[curves["problem"] == problem]
-        figures = written.setdefault(problem, [])
-        shapes = {samples[r].shape[1:] for r in runs["run_id"] if r in samples}
-        if any(len(shape) == 3 for shape in shapes):  # [N, C, H, W]: images
-            figures.append(plot_image_grids(out / f"samples_{problem}.png", problem, runs, samples, card.primary))
-            if any(shape[0] > 1 for shape in shapes):  # overlaid channels hide their digits: show each apart
-                figures.append(plot_channel_grids(out / f"channels_{problem}.png", problem, runs, samples))
-        elif shapes == {(2,)}:  # [N, 2]: points in the plane
-            figures.append(plot_samples(out / f"samples_{problem}.png", problem, runs, samples, card.primary))
-        path_xy = card.drawn("trajectory")[:2]
-        if len(path_xy) == 2 and _recorded(problem_curves, path_xy[0]) and path_xy[1].name in problem_curves:
-            figures.append(plot_trajectories(out / f"trajectory_{problem}.png", problem, runs, problem_curves, styles,
-                                             card.primary, path_xy))
-        for metric in [card.primary] + [m for m in card.drawn("curve") if not m.primary]:
-            if _recorded(problem_curves, metric):
-                figures.append(plot_budgets(out / f"{metric.name}_{problem}.png", problem, problem_curves, styles,
-                                            metric.name, metric.label, log=metric.log))
-        if card.drawn("loss"):
-            figures.append(plot_losses(out / f"losses_{problem}.png", problem, problem_curves, styles,
-                                       card.drawn("loss")))
-        if any(_recorded(problem_curves, m) for m in card.drawn("rotation")):
-            figures.append(plot_diagnostics(out / f"diagnostics_{problem}.png", problem, problem_curves, styles, card))
+        figure = Figure(out, problem, runs, curves[curves["problem"] == problem], samples, styles, cards[problem])
+        written[problem] = _sample_figures(figure)
+        for draw in FIGURES.values():
+            written[problem] += draw(figure)
     profile = plot_performance_profile(out / "performance_profile.png", summary, curves, styles, cards)
     if profile is not None:
         written["all problems"] = [profile]
     return written
+
+
+@dataclass(frozen=True)
+class Figure:
+    """What a plot kind draws from: one problem's runs, curves and samples, the strategies'
+    styles, and its scorecard (the declarations: `card.drawn(kind)`)."""
+
+    out: Path
+    problem: str
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    samples: dict
+    styles: dict
+    card: Any
+
+
+def _sample_figures(f: Figure) -> list[Path]:
+    """Samples as the data's shape says: image grids for images, a scatter for points in the plane."""
+    shapes = {f.samples[r].shape[1:] for r in f.runs["run_id"] if r in f.samples}
+    if any(len(shape) == 3 for shape in shapes):  # [N, C, H, W]: images
+        figures = [plot_image_grids(f.out / f"samples_{f.problem}.png", f.problem, f.runs, f.samples, f.card.primary)]
+        if any(shape[0] > 1 for shape in shapes):  # overlaid channels hide their digits: show each apart
+            figures.append(plot_channel_grids(f.out / f"channels_{f.problem}.png", f.problem, f.runs, f.samples))
+        return figures
+    if shapes == {(2,)}:  # [N, 2]: points in the plane
+        return [plot_samples(f.out / f"samples_{f.problem}.png", f.problem, f.runs, f.samples, f.card.primary)]
+    return []
+
+
+def _trajectory_figure(f: Figure) -> list[Path]:
+    path_xy = f.card.drawn("trajectory")[:2]
+    if len(path_xy) == 2 and _recorded(f.curves, path_xy[0]) and path_xy[1].name in f.curves:
+        return [plot_trajectories(f.out / f"trajectory_{f.problem}.png", f.problem, f.runs, f.curves, f.styles,
+                                  f.card.primary, path_xy)]
+    return []
+
+
+def _curve_figures(f: Figure) -> list[Path]:
+    """The primary metric always, and every metric declared as a curve: against steps,
+    gradient evaluations and seconds."""
+    metrics = [f.card.primary] + [m for m in f.card.drawn("curve") if not m.primary]
+    return [plot_budgets(f.out / f"{m.name}_{f.problem}.png", f.problem, f.curves, f.styles, m.name, m.label,
+                         log=m.log) for m in metrics if _recorded(f.curves, m)]
+
+
+def _loss_figure(f: Figure) -> list[Path]:
+    losses = f.card.drawn("loss")
+    return [plot_losses(f.out / f"losses_{f.problem}.png", f.problem, f.curves, f.styles, losses)] if losses else []
+
+
+def _dynamics_figure(f: Figure) -> list[Path]:
+    """The eigenvalues, rotation share and path angles together, where a rotation share was recorded."""
+    if any(_recorded(f.curves, m) for m in f.card.drawn("rotation")):
+        return [plot_diagnostics(f.out / f"diagnostics_{f.problem}.png", f.problem, f.curves, f.styles, f.card)]
+    return []
+
+
+def _drawn_elsewhere(f: Figure) -> list[Path]:
+    return []  # eigenvalue-re, eigenvalue-im, path-angle: panels of the dynamics figure
+
+
+# plot kind (ganopt.metrics.PLOTS) -> what draws it, in the order the report shows them
+FIGURES: dict[str, Callable[[Figure], list[Path]]] = {
+    "trajectory": _trajectory_figure, "curve": _curve_figures, "loss": _loss_figure, "rotation": _dynamics_figure,
+    "eigenvalue-re": _drawn_elsewhere, "eigenvalue-im": _drawn_elsewhere, "path-angle": _drawn_elsewhere,
+}
+
+
+def register_plot_kind(kind: str, description: str, draw: Callable[[Figure], list[Path]]) -> None:
+    """Add a plot kind: metrics that declare `plot=kind` are drawn by `draw(figure)`, which
+    returns the files it wrote (none when it has nothing to draw).  A plugin's way to a figure
+    of its own, with no change to the harness (examples/my_problem.py)."""
+    if not kind or (kind in FIGURES and FIGURES[kind] is not draw):
+        raise ValueError(f"plot kind {kind!r} is empty or already taken; taken: {', '.join(FIGURES)}")
+    PLOTS[kind] = description
+    FIGURES[kind] = draw
 
 
 def _recorded(curves: pd.DataFrame, metric) -> bool:

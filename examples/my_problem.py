@@ -1,4 +1,4 @@
-"""A plugin: a problem with a metric of its own, in one file.
+"""A plugin: a problem with a metric of its own, and a plot kind of its own, in one file.
 
 The strongly monotone quadratic game min_x max_y  (a/2)‖x‖² + xᵀy − (a/2)‖y‖²  has its
 equilibrium at the origin and, unlike the bilinear game, attracts simultaneous gradient descent
@@ -7,9 +7,10 @@ equilibrium it reports its duality gap,
 
     max_y' L(x, y') − min_x' L(x', y) = (a + 1/a)/2 · (‖x‖² + ‖y‖²),
 
-a metric the built-in problems do not have.  Its declaration (`plot="curve"`, one of
-ganopt.metrics.PLOTS) is all the harness needs to store it, put it in the tables and draw it
-against steps, evaluations and seconds.
+a metric the built-in problems do not have.  Its declaration is all the harness needs to store
+it and put it in the tables.  It is drawn by a plot kind this file adds, "final-box": each
+strategy's final values over its seeds as a box, written as final_METRIC_PROBLEM.png.  (A
+report made without this plugin leaves that figure out; every number stays.)
 
     python -m bench run --plugin examples/my_problem.py --problems quadratic \\
         --strategies gd,extragradient,adam --seeds 3
@@ -17,12 +18,34 @@ against steps, evaluations and seconds.
 
 import math
 
+import matplotlib.pyplot as plt
 import torch
+
+from bench.plots import Figure, register_plot_kind, save
 
 from ganopt import Game, Problem, register_problem
 from ganopt.metrics import Metric, Target, stacked_norm
 from ganopt.problems.base import check_int, check_positive_number
 from ganopt.rng import Stream, normal, stream_keys
+
+
+def final_boxes(f: Figure) -> list:
+    """One box plot per metric declared `plot="final-box"`: every finished run's last value."""
+    written = []
+    for metric in f.card.drawn("final-box"):
+        if metric.name not in f.curves:
+            continue
+        last = f.curves.sort_values("step").groupby("run_id").tail(1)
+        strategies = list(dict.fromkeys(f.runs["strategy"]))
+        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(strategies), 3.2))
+        ax.boxplot([last.loc[last["strategy"] == s, metric.name].dropna() for s in strategies])
+        ax.set_xticks(range(1, len(strategies) + 1), strategies)
+        ax.set(ylabel=metric.label, title=f"{f.problem}: final {metric.label}", yscale="log" if metric.log else "linear")
+        written.append(save(fig, f.out / f"final_{metric.name}_{f.problem}.png"))
+    return written
+
+
+register_plot_kind("final-box", "each strategy's final values over its seeds, as a box", final_boxes)
 
 
 class QuadraticGame(Game):
@@ -61,5 +84,5 @@ register_problem(QuadraticProblem(
     metrics=(Metric("dist_to_eq", "distance to equilibrium", higher_is_better=False, diverged=math.inf,
                     primary=True, digits=4, log=True, tolerance=0.1),
              Metric("duality_gap", "duality gap", higher_is_better=False, diverged=math.inf, digits=4, log=True,
-                    plot="curve")),
+                    plot="final-box")),
     target=Target("dist_to_eq <= 0.01", "distance to equilibrium ≤ 0.01")))

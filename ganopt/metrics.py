@@ -20,7 +20,8 @@ import torch
 HQ_THRESHOLD_STDS = 3.0
 
 
-# How a report may draw a metric (Metric.plot).  The pairs and panels take their metrics in
+# How a report may draw a metric (Metric.plot); the harness draws each kind (bench.plots.FIGURES),
+# and a plugin may add a kind of its own (bench.plots.register_plot_kind).  The pairs and panels take their metrics in
 # declared order: the first "trajectory" metric is the horizontal axis, the second the vertical.
 PLOTS = {
     "": "not drawn on its own",
@@ -111,7 +112,10 @@ def declarations_to_json(metrics: tuple[Metric, ...], target: Target) -> dict[st
 def declarations_from_json(data: dict[str, Any]) -> tuple[tuple[Metric, ...], Target]:
     # unknown fields (a newer ganopt's) are dropped rather than refused: declarations only describe
     fields = {f.name for f in dataclasses.fields(Metric)}
-    metrics = tuple(Metric(**{k: v for k, v in _older(m).items() if k in fields}) for m in data["metrics"])
+    # a plot kind that a plugin registered and this process has not (bench.plots.register_plot_kind)
+    # is not drawn here, rather than refused: the values are what counts
+    known = [{**m, "plot": m["plot"] if m["plot"] in PLOTS else ""} for m in map(_older, data["metrics"])]
+    metrics = tuple(Metric(**{k: v for k, v in m.items() if k in fields}) for m in known)
     if any(not isinstance(m.get("plot", False), str) for m in data["metrics"]):
         # older declarations listed loss_g before loss_d, and the harness drew D's loss first
         losses = iter([m for m in metrics if m.plot == "loss"][::-1])

@@ -59,9 +59,11 @@ def test_its_declared_state_makes_it_checkpointable_and_capturable(stateful):
     assert all(torch.equal(a, b) for a, b in zip(stack.G.params + stack.D.params, other.G.params + other.D.params))
 
 
-def test_a_problem_with_a_metric_of_its_own_runs_through_the_real_cli(tmp_path):
+def test_a_problem_with_a_metric_and_a_plot_kind_of_its_own_runs_through_the_real_cli(tmp_path):
     """examples/my_problem.py: the harness stores, tabulates and draws the problem's own metric
-    from its declaration alone; the duality gap is the closed form (a + 1/a)/2 · distance²."""
+    from its declaration alone, with the plot kind the plugin registers; the duality gap is the
+    closed form (a + 1/a)/2 · distance².  A report made without the plugin keeps every number
+    and leaves only that figure out."""
     import subprocess
     import sys
 
@@ -77,4 +79,10 @@ def test_a_problem_with_a_metric_of_its_own_runs_through_the_real_cli(tmp_path):
     a = 0.5
     assert (summary["duality_gap"] - (a + 1 / a) / 2 * summary["dist_to_eq"] ** 2).abs().max() < 1e-12
     assert (summary["dist_to_eq"] < 0.01).all()  # strongly monotone: simultaneous GD converges too
-    assert (tmp_path / "out" / "duality_gap_quadratic.png").stat().st_size > 0
+    assert (tmp_path / "out" / "final_duality_gap_quadratic.png").stat().st_size > 0
+    assert not (tmp_path / "out" / "duality_gap_quadratic.png").exists()  # drawn by its kind, not as a curve
+    again = subprocess.run([sys.executable, "-m", "bench", "report", str(tmp_path / "s.sqlite"), "--out",
+                            str(tmp_path / "again")], cwd=root, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "duality_gap" in pd.read_csv(tmp_path / "again" / "summary.csv").columns
+    assert not (tmp_path / "again" / "final_duality_gap_quadratic.png").exists()
