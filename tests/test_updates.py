@@ -87,3 +87,23 @@ def test_the_example_rmsprop_plugin_equals_torch_optim_rmsprop_for_every_stack_m
         theirs = run_torch(start, lambda ps, i: torch.optim.RMSprop(ps, lr=LRS[i], alpha=alphas[i], eps=eps[i]), run)
         for a, b in zip(ours, theirs):
             assert torch.allclose(a[run], b.detach(), atol=1e-9, rtol=0), f"rmsprop, run {run}"
+
+
+@pytest.mark.parametrize("setting, value, accepted", [
+    ("beta", -0.999, True), ("beta", -1.0, False), ("beta", 1.0, False),
+    ("beta1", 0.0, True), ("beta1", 1.0, False), ("beta2", 0.0, True), ("beta2", 1.0, False),
+    ("eps", 1e-30, True), ("eps", 0.0, False),
+])
+def test_the_base_updates_settings_are_declared_once(setting, value, accepted):
+    """A Strategy checks beta, beta1, beta2 and eps against the base updates' own declarations,
+    so both say the same range (momentum's beta open at both ends, Adam's betas [0, 1))."""
+    from ganopt import Strategy
+    from ganopt.strategies import FIELD_DECLARATIONS
+    from ganopt.updates import Adam, Momentum
+
+    assert {h.name: h for h in FIELD_DECLARATIONS} == {h.name: h for h in Momentum.hyperparameters + Adam.hyperparameters}
+    if accepted:
+        assert getattr(Strategy("s", base="momentum", **{setting: value}), setting) == value
+    else:
+        with pytest.raises(ValueError, match=f"{setting} must lie in"):
+            Strategy("s", base="momentum", **{setting: value})
