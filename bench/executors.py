@@ -73,14 +73,13 @@ def run_task(task: StackTask, on_progress: Callable[[int, int], None] | None = N
     from ganopt.train import TimeLimitExceeded
 
     from .execute import failure_reason, resolve_device, run_stack
-    from .store import environment
 
     if task.threads:
         torch.set_num_threads(task.threads)
     try:
         device = resolve_device(task.device)
-        env = environment(device)
         _load_plugins(task.plugins)
+        env = run_environment(device)  # after the plugins: the names they replaced are part of it
         result = run_stack(task.stack, device, on_progress, time_limit_s=task.time_limit_s)
         return TaskOutcome("done", result=result, env=env)
     except TimeLimitExceeded as e:
@@ -89,6 +88,20 @@ def run_task(task: StackTask, on_progress: Callable[[int, int], None] | None = N
         raise
     except BaseException as e:  # sys.exit() in a plugin included: the stack's error, not the worker's end
         return TaskOutcome("error", reason=failure_reason(e))
+
+
+def run_environment(device) -> dict[str, Any]:
+    """The provenance of this process's runs (bench.store.environment), with the registry names
+    that plugins replaced (ganopt.registry_replacements) when there are any."""
+    from ganopt import registry_replacements
+
+    from .store import environment
+
+    env = environment(device)
+    replaced = registry_replacements()
+    if replaced:
+        env["registry_replacements"] = replaced
+    return env
 
 
 def plugin_sources(paths: list[Path]) -> list[tuple[str, str]]:
