@@ -23,6 +23,7 @@ from ganopt.precision import DEFAULT_PRECISION, PRECISIONS
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
+from ganopt.train import MAX_TIME_LIMIT_S
 from ganopt.updates import BASE_UPDATES
 
 from . import compare as compare_mod
@@ -334,7 +335,7 @@ def cmd_tune(args) -> int:
     with Store(args.store) as store:
         for warning in suite.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        env = environment(device)
+        env = executors.run_environment(device)
         try:
             train_pending(store, suite.name, list(suite.stacks), execution, env, "tuning trials")
         except KeyboardInterrupt:
@@ -420,8 +421,9 @@ class Execution:
         return cls(device=device, device_name=args.device, plugins=tuple(plugins), **flags, **fixed)
 
     def __post_init__(self):
-        if self.timeout is not None and not self.timeout > 0:
-            raise SpecError(f"--timeout must be a positive number of seconds, got {self.timeout:g}")
+        if self.timeout is not None and not 0 < self.timeout <= MAX_TIME_LIMIT_S:
+            raise SpecError(f"--timeout must be a positive, finite number of seconds up to {MAX_TIME_LIMIT_S:g} "
+                            f"(about 115 days), got {self.timeout:g}")
         if self.workers is not None and (self.executor not in ("processes", "auto") or self.workers < 1):
             raise SpecError("--workers N (N >= 1) goes with --executor processes (or auto)")
         if self.retries < 0:
@@ -452,7 +454,7 @@ def cmd_run(args) -> int:
     with Store(args.store) as store:
         for warning in suite.warnings:  # once every input checked out: an error stays one line
             print(f"warning: {warning}", file=sys.stderr)
-        env = environment(device)
+        env = executors.run_environment(device)
         start = time.perf_counter()
         try:
             trained, all_runs = train_suite(store, suite, execution, env)

@@ -318,3 +318,20 @@ def test_a_plan_of_a_million_runs_is_refused_at_once(tmp_path):
         suite_from_data({"problems": ["bilinear"], "strategies": ["gd", "sgd"], "seeds": 3}, max_runs=5)
     assert len(suite_from_data({"problems": ["bilinear"], "strategies": ["gd", "sgd"], "seeds": 3},
                                max_runs=None).runs) == 6
+
+
+# -- issue 28: flags refused before anything runs ------------------------------------------------
+
+def test_an_infinite_or_absurd_timeout_is_refused_before_anything_runs(tmp_path):
+    """`--timeout inf` once passed and every stack was then recorded as `error: OverflowError`
+    (setitimer takes up to about 1e10 s)."""
+    from ganopt.train import MAX_TIME_LIMIT_S, TrainSettings
+
+    for value in ["inf", "1e12", "nan"]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       "--timeout", value, "--out", str(tmp_path / "o"), "--store", str(tmp_path / "s.sqlite"))
+        one_error_line(result, 2, "--timeout", "finite", f"{MAX_TIME_LIMIT_S:g}")
+        assert not (tmp_path / "s.sqlite").exists()
+    with pytest.raises(ValueError, match="time limit"):
+        TrainSettings(steps=10, eval_every=5, time_limit_s=float("inf"))
+    TrainSettings(steps=10, eval_every=5, time_limit_s=MAX_TIME_LIMIT_S)  # the largest is accepted
