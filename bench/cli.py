@@ -439,6 +439,19 @@ class Execution:
             raise SpecError("--scheduler goes with --executor dask")
 
 
+def check_store_and_out(store: Path, out: Path) -> None:
+    """The store is a file and --out a folder: one path cannot be both, nor --out lie inside the
+    store's path (else found only when the report is written, after training)."""
+    for path, flag in ((store, "--store"), (out, "--out")):
+        if "\0" in str(path):
+            raise SpecError(f"{flag} {str(path)!r}: a path cannot hold a NUL character")
+    store_abs, out_abs = store.resolve(), out.resolve()
+    if store_abs == out_abs or store_abs in out_abs.parents:
+        where = "the same path" if store_abs == out_abs else "the store's path above --out"
+        raise SpecError(f"--store {store} and --out {out} are {where}: the store is a file and --out a folder; "
+                        "give them different paths")
+
+
 def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
@@ -449,6 +462,7 @@ def cmd_run(args) -> int:
                         precision=args.precision, cuda_graphs=args.cuda_graphs)
     execution = Execution.from_args(args, device, suite.plugins)
     out = args.out or Path("results") / suite.name
+    check_store_and_out(args.store, out)
     check_folder(out, "--out")
 
     with Store(args.store) as store:

@@ -335,3 +335,25 @@ def test_an_infinite_or_absurd_timeout_is_refused_before_anything_runs(tmp_path)
     with pytest.raises(ValueError, match="time limit"):
         TrainSettings(steps=10, eval_every=5, time_limit_s=float("inf"))
     TrainSettings(steps=10, eval_every=5, time_limit_s=MAX_TIME_LIMIT_S)  # the largest is accepted
+
+
+def test_a_suite_name_that_cannot_name_a_folder_is_refused_before_training(tmp_path):
+    """A name with a NUL or of 300 characters once trained the whole sweep, then failed when
+    the report folder was made."""
+    for name, word in [("a\\u0000b", "control characters"), ("x" * 300, "300 characters")]:
+        suite = tmp_path / "named.toml"
+        suite.write_text(f'name = "{name}"\nproblems = ["bilinear"]\nstrategies = ["gd"]\nseeds = 1\nsteps = 20\n')
+        result = bench("run", "--suite", str(suite), "--store", str(tmp_path / "s.sqlite"))
+        one_error_line(result, 2, "named.toml", "name must be a folder name", word)
+        assert not (tmp_path / "s.sqlite").exists()
+    with pytest.raises(SpecError, match="name must be a folder name"):
+        suite_from_data({"name": "é" * 51, "problems": ["bilinear"], "strategies": ["gd"], "seeds": 1})  # 102 bytes
+    assert suite_from_data({"name": "é" * 50, "problems": ["bilinear"], "strategies": ["gd"], "seeds": 1}).name
+
+
+def test_store_and_out_on_one_path_are_refused_before_training(tmp_path):
+    for store, out in [(tmp_path / "x", tmp_path / "x"), (tmp_path / "x", tmp_path / "x" / "report")]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       "--store", str(store), "--out", str(out))
+        one_error_line(result, 2, "--store", "--out", "different paths")
+        assert not store.exists()
