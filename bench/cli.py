@@ -280,8 +280,13 @@ def cmd_perf(args) -> int:
     if not args.seconds > 0:
         raise SpecError("--seconds must be positive")
     check_folder(args.out, "--out")
-    if args.baseline is not None and not args.baseline.is_file():
-        raise SpecError(f"--baseline {args.baseline}: no such file (record one with --save-baseline)")
+    for flag, path, check in (("--baseline", args.baseline, perfgate.read),
+                              ("--save-baseline", args.save_baseline, perfgate.check_writable)):
+        try:  # a bad file is found before the measurement, not after it
+            if path is not None:
+                check(path)
+        except perfgate.BaselineError as e:
+            raise SpecError(f"{flag} {e} (record one with --save-baseline FILE)") from None
     if not args.threshold > 0:
         raise SpecError("--threshold must be positive")
     for name in problems:  # a float64 problem would be timed unchanged under another name

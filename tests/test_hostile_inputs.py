@@ -357,3 +357,24 @@ def test_store_and_out_on_one_path_are_refused_before_training(tmp_path):
                        "--store", str(store), "--out", str(out))
         one_error_line(result, 2, "--store", "--out", "different paths")
         assert not store.exists()
+
+
+def test_a_bad_perf_baseline_file_is_refused_before_measuring(tmp_path):
+    """A truncated file, an entry without `threshold`, a JSON list or a folder once ran the
+    whole measurement, then printed a traceback."""
+    committed = Path(__file__).parents[1] / "benchmarks" / "perf_baseline.json"
+    truncated, no_threshold, a_list, folder = (tmp_path / n for n in ("cut.json", "nothr.json", "list.json", "dir"))
+    truncated.write_text(committed.read_text()[:200])
+    no_threshold.write_text('{"cpus": {"AMD EPYC AVX2": {"normalized_cost": {"ring8/simultaneous/adam/K=16": 1.5}}}}')
+    a_list.write_text("[1, 2]")
+    folder.mkdir()
+    cases = [("--baseline", truncated, "not a readable JSON file"), ("--baseline", no_threshold, '"threshold"'),
+             ("--baseline", a_list, '"cpus" object'), ("--baseline", folder, "is a directory"),
+             ("--save-baseline", folder, "is a directory"), ("--save-baseline", a_list, '"cpus" object')]
+    for flag, path, words in cases:
+        out = tmp_path / "out"
+        result = bench("perf", "--problems", "bilinear", "--k", "1", "--schemes", "simultaneous", "--bases", "sgd",
+                       "--seconds", "0.01", flag, str(path), "--out", str(out))
+        one_error_line(result, 2, flag, path.name, words)
+        assert not out.exists(), f"{flag} {path.name}: measured before refusing"
+    assert a_list.read_text() == "[1, 2]"
