@@ -440,6 +440,7 @@ class Execution:
                 import distributed  # noqa: F401
             except ImportError:
                 raise SpecError("--executor dask needs Dask: pip install 'ganopt[distributed]'") from None
+            executors.check_scheduler(self.scheduler)
         elif self.scheduler:
             raise SpecError("--scheduler goes with --executor dask")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from typing import Any, Callable
 import torch
 
 from .execute import Cadence
-from .spec import StackSpec
+from .spec import SpecError, StackSpec
 
 DEFAULT_RETRIES = 2  # a stack whose worker died is tried at most 1 + DEFAULT_RETRIES times
 
@@ -247,6 +248,32 @@ def _poll(worker: _Worker, ready: set, task: StackTask, stack: StackSpec,
     return "running", None
 
 
+# Dask's address forms: [PROTOCOL://]HOST:PORT (an IPv6 host in brackets); all but ucx are TCP.
+_SCHEDULER = re.compile(r"(?:(?P<protocol>[A-Za-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})")
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+CONNECT_TIMEOUT_S = 10  # a Dask scheduler that does not answer in this long is reported unreachable
+
+
+def check_scheduler(address: str) -> None:
+    """Refuse (SpecError, one line) a Dask scheduler address that is malformed or that nothing
+    listens on, before anything runs (else Dask's traceback, after its 30 s connect timeout)."""
+    import socket
+
+    form = f"expected tcp://HOST:PORT (protocols: {', '.join(SCHEDULER_PROTOCOLS)})"
+    match = _SCHEDULER.fullmatch(address.strip())
+    protocol = (match and match["protocol"] or "tcp").lower()
+    if not match or protocol not in SCHEDULER_PROTOCOLS or not 1 <= int(match["port"]) <= 65535:
+        raise SpecError(f"--scheduler {address!r} is not a Dask scheduler address: {form}")
+    if protocol == "ucx":  # not a TCP socket: Dask's own connect says
+        return
+    host, port = match["host"].strip("[]"), int(match["port"])
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise SpecError(f"--scheduler {address}: cannot reach {host}:{port} ({e.strerror or e}); is the Dask "
+                        "scheduler running there?") from None
+
+
 def execute_dask(stacks: list[StackSpec], tasks: list[StackTask], scheduler: str, on_result: Callable,
                  on_failure: Callable, progress: Callable | None = None, retries: int = DEFAULT_RETRIES) -> None:
     """Ship stacks to an existing Dask distributed cluster; gather outcomes here as they finish.
@@ -254,7 +281,12 @@ def execute_dask(stacks: list[StackSpec], tasks: list[StackTask], scheduler: str
     allowed-failures) the stack is recorded as an error."""
     from distributed import Client, as_completed
 
-    with Client(scheduler, timeout=30) as client:
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as e:  # it went away since check_scheduler, or is no Dask scheduler
+        raise SpecError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there "
+                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no answer'})") from None
+    with client:
         futures = {client.submit(run_task, task, key=f"ganopt-stack-{i}-{time.time_ns()}", retries=retries,
                                  pure=False): i for i, task in enumerate(tasks)}
         try:

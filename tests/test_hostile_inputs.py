@@ -378,3 +378,30 @@ def test_a_bad_perf_baseline_file_is_refused_before_measuring(tmp_path):
         one_error_line(result, 2, flag, path.name, words)
         assert not out.exists(), f"{flag} {path.name}: measured before refusing"
     assert a_list.read_text() == "[1, 2]"
+
+
+def test_a_bad_dask_scheduler_address_is_one_line_before_anything_runs(tmp_path):
+    """`--scheduler 'not a url'` once gave a traceback at once, an address nobody listens on
+    one after 30 s."""
+    import socket
+
+    pytest.importorskip("distributed")
+    from bench.executors import check_scheduler
+
+    for address, words in [("not a url", ["not a Dask scheduler address", "tcp://HOST:PORT"]),
+                           ("http://127.0.0.1:8786", ["not a Dask scheduler address"]),
+                           ("tcp://127.0.0.1:1", ["cannot reach 127.0.0.1:1"])]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       "--executor", "dask", "--scheduler", address, "--out", str(tmp_path / "o"),
+                       "--store", str(tmp_path / "s.sqlite"), timeout=60)
+        one_error_line(result, 2, "--scheduler", *words)
+        assert not (tmp_path / "s.sqlite").exists()
+    with socket.socket() as listening:  # a well-formed address something listens on passes
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        for address in (f"tcp://127.0.0.1:{port}", f"127.0.0.1:{port}", f"tcp://localhost:{port}"):
+            check_scheduler(address)
+    for address in ("tcp://:8786", "tcp://host", "tcp://host:70000", "tcp://a b:1"):
+        with pytest.raises(SpecError, match="not a Dask scheduler address"):
+            check_scheduler(address)
