@@ -254,6 +254,17 @@ def set_threads(args) -> int:
     return threads
 
 
+def check_baseline_files(baseline: Path | None, save_baseline: Path | None) -> None:
+    """A bad --baseline or --save-baseline file is found before the measurement, not after it."""
+    for flag, path, check in (("--baseline", baseline, perfgate.read),
+                              ("--save-baseline", save_baseline, perfgate.check_writable)):
+        try:
+            if path is not None:
+                check(path)
+        except perfgate.BaselineError as e:
+            raise SpecError(f"{flag} {e} (record one with --save-baseline FILE)") from None
+
+
 def cmd_perf(args) -> int:
     device = resolve_device(args.device)
     set_threads(args)
@@ -280,13 +291,7 @@ def cmd_perf(args) -> int:
     if not args.seconds > 0:
         raise SpecError("--seconds must be positive")
     check_folder(args.out, "--out")
-    for flag, path, check in (("--baseline", args.baseline, perfgate.read),
-                              ("--save-baseline", args.save_baseline, perfgate.check_writable)):
-        try:  # a bad file is found before the measurement, not after it
-            if path is not None:
-                check(path)
-        except perfgate.BaselineError as e:
-            raise SpecError(f"{flag} {e} (record one with --save-baseline FILE)") from None
+    check_baseline_files(args.baseline, args.save_baseline)
     if not args.threshold > 0:
         raise SpecError("--threshold must be positive")
     for name in problems:  # a float64 problem would be timed unchanged under another name
@@ -338,7 +343,7 @@ def cmd_tune(args) -> int:
     execution = Execution.from_args(args, device, force=False, timeout=None, retries=executors.DEFAULT_RETRIES,
                                     scheduler=None)
     with Store(args.store) as store:
-        for warning in suite.warnings:
+        for warning in suite.warnings + execution.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         env = executors.run_environment(device)
         try:
@@ -416,6 +421,7 @@ class Execution:
     force: bool  # rerun runs the store already has
     quiet: bool
     plugins: tuple[Path, ...] = ()  # their source travels to the workers
+    warnings: tuple[str, ...] = ()  # printed once every input checked out (a capped --workers)
 
     FLAGS = ("store", "executor", "workers", "scheduler", "retries", "timeout", "force", "quiet")
 
@@ -431,6 +437,11 @@ class Execution:
                             f"(about 115 days), got {self.timeout:g}")
         if self.workers is not None and (self.executor not in ("processes", "auto") or self.workers < 1):
             raise SpecError("--workers N (N >= 1) goes with --executor processes (or auto)")
+        cpus = executors.usable_cpus()
+        if self.workers is not None and self.workers > cpus:  # more would only share the same cores
+            object.__setattr__(self, "warnings", self.warnings + (
+                f"--workers {self.workers} is more than the {cpus} CPUs this process may use: using {cpus}",))
+            object.__setattr__(self, "workers", cpus)
         if self.retries < 0:
             raise SpecError(f"--retries must be >= 0, got {self.retries}")
         if self.executor == "dask":
@@ -472,7 +483,7 @@ def cmd_run(args) -> int:
     check_folder(out, "--out")
 
     with Store(args.store) as store:
-        for warning in suite.warnings:  # once every input checked out: an error stays one line
+        for warning in suite.warnings + execution.warnings:  # once every input checked out: an error stays one line
             print(f"warning: {warning}", file=sys.stderr)
         env = executors.run_environment(device)
         start = time.perf_counter()

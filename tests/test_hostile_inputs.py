@@ -405,3 +405,40 @@ def test_a_bad_dask_scheduler_address_is_one_line_before_anything_runs(tmp_path)
     for address in ("tcp://:8786", "tcp://host", "tcp://host:70000", "tcp://a b:1"):
         with pytest.raises(SpecError, match="not a Dask scheduler address"):
             check_scheduler(address)
+
+
+def test_a_bad_flag_value_is_blamed_on_the_flag_not_on_the_suite_file(tmp_path):
+    for flag, value, words in [("--diagnostics-at", "nan", ["fractions of the budget in [0, 1]", "nan"]),
+                               ("--precision", "bf16", ["bilinear", "float64"])]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       flag, value, "--out", str(tmp_path / "o"), "--store", str(tmp_path / "s.sqlite"))
+        one_error_line(result, 2, *words)
+        line = next(x for x in result.stderr.splitlines() if x.startswith("error:"))
+        assert line.startswith(f"error: {flag}") and "quick.toml" not in line, line
+
+
+def test_more_workers_than_cpus_are_capped_with_a_warning(tmp_path):
+    """`--workers 1000` once started 20 processes on 2 cores, with no word."""
+    import torch
+
+    from bench.cli import Execution, stacks_to_fill
+    from bench.executors import usable_cpus
+    from bench.spec import build_suite
+
+    cpus = usable_cpus()
+    execution = Execution(store=tmp_path / "s.sqlite", device=torch.device("cpu"), device_name="cpu",
+                          executor="processes", workers=1000, scheduler=None, retries=0, timeout=None, force=False,
+                          quiet=True)
+    assert execution.workers == cpus
+    assert execution.warnings == (f"--workers 1000 is more than the {cpus} CPUs this process may use: using {cpus}",)
+    big = build_suite(None, "ring8", "gd,adam,extragradient,optimistic", 4, 6000)
+    assert stacks_to_fill(execution, list(big.stacks), torch.device("cpu")) == cpus
+    fits = Execution(store=tmp_path / "s.sqlite", device=torch.device("cpu"), device_name="cpu",
+                     executor="processes", workers=cpus, scheduler=None, retries=0, timeout=None, force=False, quiet=True)
+    assert fits.workers == cpus and fits.warnings == ()
+    result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                   "--executor", "processes", "--workers", "1000", "--out", str(tmp_path / "o"),
+                   "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: --workers")]
+    assert warnings == [f"warning: --workers 1000 is more than the {cpus} CPUs this process may use: using {cpus}"]
