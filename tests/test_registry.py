@@ -17,6 +17,7 @@ from ganopt.updates import SGD
 def restore_registries():
     saved = [(r, dict(r)) for r in (SCHEMES, BASE_UPDATES, PROBLEMS)]
     replacements = list(registry_mod._REPLACEMENTS)
+    registry_mod._REPLACEMENTS.clear()  # other tests of this session may have replaced names
     yield
     for registry, content in saved:
         registry.clear()
