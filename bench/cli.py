@@ -262,7 +262,8 @@ def check_baseline_files(baseline: Path | None, save_baseline: Path | None) -> N
             if path is not None:
                 check(path)
         except perfgate.BaselineError as e:
-            raise SpecError(f"{flag} {e} (record one with --save-baseline FILE)") from None
+            hint = " (record one with --save-baseline FILE)" if flag == "--baseline" else ""
+            raise SpecError(f"{flag} {e}{hint}") from None
 
 
 def cmd_perf(args) -> int:
