@@ -23,6 +23,7 @@ from ganopt.precision import DEFAULT_PRECISION, PRECISIONS
 from ganopt.problems import PROBLEMS
 from ganopt.schemes import SCHEMES
 from ganopt.strategies import STRATEGIES
+from ganopt.train import MAX_TIME_LIMIT_S
 from ganopt.updates import BASE_UPDATES
 
 from . import compare as compare_mod
@@ -237,6 +238,18 @@ def set_threads(args) -> int:
     return threads
 
 
+def check_baseline_files(baseline: Path | None, save_baseline: Path | None) -> None:
+    """A bad --baseline or --save-baseline file is found before the measurement, not after it."""
+    for flag, path, check in (("--baseline", baseline, perfgate.read),
+                              ("--save-baseline", save_baseline, perfgate.check_writable)):
+        try:
+            if path is not None:
+                check(path)
+        except perfgate.BaselineError as e:
+            hint = " (record one with --save-baseline FILE)" if flag == "--baseline" else ""
+            raise SpecError(f"{flag} {e}{hint}") from None
+
+
 def cmd_perf(args) -> int:
     device = resolve_device(args.device)
     set_threads(args)
@@ -263,8 +276,7 @@ def cmd_perf(args) -> int:
     if not args.seconds > 0:
         raise SpecError("--seconds must be positive")
     check_folder(args.out, "--out")
-    if args.baseline is not None and not args.baseline.is_file():
-        raise SpecError(f"--baseline {args.baseline}: no such file (record one with --save-baseline)")
+    check_baseline_files(args.baseline, args.save_baseline)
     if not args.threshold > 0:
         raise SpecError("--threshold must be positive")
     for name in problems:  # a float64 problem would be timed unchanged under another name
@@ -316,9 +328,9 @@ def cmd_tune(args) -> int:
     execution = Execution.from_args(args, device, force=False, timeout=None, retries=executors.DEFAULT_RETRIES,
                                     scheduler=None)
     with Store(args.store) as store:
-        for warning in suite.warnings:
+        for warning in suite.warnings + execution.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        env = environment(device)
+        env = executors.run_environment(device)
         try:
             train_pending(store, suite.name, list(suite.stacks), execution, env, "tuning trials")
         except KeyboardInterrupt:
@@ -394,6 +406,7 @@ class Execution:
     force: bool  # rerun runs the store already has
     quiet: bool
     plugins: tuple[Path, ...] = ()  # their source travels to the workers
+    warnings: tuple[str, ...] = ()  # printed once every input checked out (a capped --workers)
 
     FLAGS = ("store", "executor", "workers", "scheduler", "retries", "timeout", "force", "quiet")
 
@@ -404,10 +417,16 @@ class Execution:
         return cls(device=device, device_name=args.device, plugins=tuple(plugins), **flags, **fixed)
 
     def __post_init__(self):
-        if self.timeout is not None and not self.timeout > 0:
-            raise SpecError(f"--timeout must be a positive number of seconds, got {self.timeout:g}")
+        if self.timeout is not None and not 0 < self.timeout <= MAX_TIME_LIMIT_S:
+            raise SpecError(f"--timeout must be a positive, finite number of seconds up to {MAX_TIME_LIMIT_S:g} "
+                            f"(about 115 days), got {self.timeout:g}")
         if self.workers is not None and (self.executor not in ("processes", "auto") or self.workers < 1):
             raise SpecError("--workers N (N >= 1) goes with --executor processes (or auto)")
+        cpus = executors.usable_cpus()
+        if self.workers is not None and self.workers > cpus:  # more would only share the same cores
+            object.__setattr__(self, "warnings", self.warnings + (
+                f"--workers {self.workers} is more than the {cpus} CPUs this process may use: using {cpus}",))
+            object.__setattr__(self, "workers", cpus)
         if self.retries < 0:
             raise SpecError(f"--retries must be >= 0, got {self.retries}")
         if self.executor == "dask":
@@ -417,8 +436,24 @@ class Execution:
                 import distributed  # noqa: F401
             except ImportError:
                 raise SpecError("--executor dask needs Dask: pip install 'ganopt[distributed]'") from None
+            executors.check_scheduler(self.scheduler)
         elif self.scheduler:
             raise SpecError("--scheduler goes with --executor dask")
+
+
+def check_store_and_out(store: Path, out: Path) -> None:
+    """The store is a file and --out a folder: one path cannot be both, nor --out lie inside the
+    store's path (else found only when the report is written, after training)."""
+    for path, flag in ((store, "--store"), (out, "--out")):
+        if "\0" in str(path):
+            raise SpecError(f"{flag} {str(path)!r}: a path cannot hold a NUL character")
+    store_abs, out_abs = store.resolve(), out.resolve()
+    if store_abs.is_dir():  # the store's own check names that
+        return
+    if store_abs == out_abs or store_abs in out_abs.parents:
+        where = "the same path" if store_abs == out_abs else "the store's path above --out"
+        raise SpecError(f"--store {store} and --out {out} are {where}: the store is a file and --out a folder; "
+                        "give them different paths")
 
 
 def cmd_run(args) -> int:
@@ -431,12 +466,13 @@ def cmd_run(args) -> int:
                         precision=args.precision, cuda_graphs=args.cuda_graphs)
     execution = Execution.from_args(args, device, suite.plugins)
     out = args.out or Path("results") / suite.name
+    check_store_and_out(args.store, out)
     check_folder(out, "--out")
 
     with Store(args.store) as store:
-        for warning in suite.warnings:  # once every input checked out: an error stays one line
+        for warning in suite.warnings + execution.warnings:  # once every input checked out: an error stays one line
             print(f"warning: {warning}", file=sys.stderr)
-        env = environment(device)
+        env = executors.run_environment(device)
         start = time.perf_counter()
         try:
             trained, all_runs = train_suite(store, suite, execution, env)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from typing import Any, Callable
 import torch
 
 from .execute import Cadence
-from .spec import StackSpec
+from .spec import SpecError, StackSpec
 
 DEFAULT_RETRIES = 2  # a stack whose worker died is tried at most 1 + DEFAULT_RETRIES times
 
@@ -73,14 +74,13 @@ def run_task(task: StackTask, on_progress: Callable[[int, int], None] | None = N
     from ganopt.train import TimeLimitExceeded
 
     from .execute import failure_reason, resolve_device, run_stack
-    from .store import environment
 
     if task.threads:
         torch.set_num_threads(task.threads)
     try:
         device = resolve_device(task.device)
-        env = environment(device)
         _load_plugins(task.plugins)
+        env = run_environment(device)  # after the plugins: the names they replaced are part of it
         result = run_stack(task.stack, device, on_progress, time_limit_s=task.time_limit_s)
         return TaskOutcome("done", result=result, env=env)
     except TimeLimitExceeded as e:
@@ -89,6 +89,20 @@ def run_task(task: StackTask, on_progress: Callable[[int, int], None] | None = N
         raise
     except BaseException as e:  # sys.exit() in a plugin included: the stack's error, not the worker's end
         return TaskOutcome("error", reason=failure_reason(e))
+
+
+def run_environment(device) -> dict[str, Any]:
+    """The provenance of this process's runs (bench.store.environment), with the registry names
+    that plugins replaced (ganopt.registry_replacements) when there are any."""
+    from ganopt import registry_replacements
+
+    from .store import environment
+
+    env = environment(device)
+    replaced = registry_replacements()
+    if replaced:
+        env["registry_replacements"] = replaced
+    return env
 
 
 def plugin_sources(paths: list[Path]) -> list[tuple[str, str]]:
@@ -234,6 +248,32 @@ def _poll(worker: _Worker, ready: set, task: StackTask, stack: StackSpec,
     return "running", None
 
 
+# Dask's address forms: [PROTOCOL://]HOST:PORT (an IPv6 host in brackets); all but ucx are TCP.
+_SCHEDULER = re.compile(r"(?:(?P<protocol>[A-Za-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})")
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+CONNECT_TIMEOUT_S = 10  # a Dask scheduler that does not answer in this long is reported unreachable
+
+
+def check_scheduler(address: str) -> None:
+    """Refuse (SpecError, one line) a Dask scheduler address that is malformed or that nothing
+    listens on, before anything runs (else Dask's traceback, after its 30 s connect timeout)."""
+    import socket
+
+    form = f"expected tcp://HOST:PORT (protocols: {', '.join(SCHEDULER_PROTOCOLS)})"
+    match = _SCHEDULER.fullmatch(address.strip())
+    protocol = (match and match["protocol"] or "tcp").lower()
+    if not match or protocol not in SCHEDULER_PROTOCOLS or not 1 <= int(match["port"]) <= 65535:
+        raise SpecError(f"--scheduler {address!r} is not a Dask scheduler address: {form}")
+    if protocol == "ucx":  # not a TCP socket: Dask's own connect says
+        return
+    host, port = match["host"].strip("[]"), int(match["port"])
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise SpecError(f"--scheduler {address}: cannot reach {host}:{port} ({e.strerror or e}); is the Dask "
+                        "scheduler running there?") from None
+
+
 def execute_dask(stacks: list[StackSpec], tasks: list[StackTask], scheduler: str, on_result: Callable,
                  on_failure: Callable, progress: Callable | None = None, retries: int = DEFAULT_RETRIES) -> None:
     """Ship stacks to an existing Dask distributed cluster; gather outcomes here as they finish.
@@ -241,7 +281,12 @@ def execute_dask(stacks: list[StackSpec], tasks: list[StackTask], scheduler: str
     allowed-failures) the stack is recorded as an error."""
     from distributed import Client, as_completed
 
-    with Client(scheduler, timeout=30) as client:
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as e:  # it went away since check_scheduler, or is no Dask scheduler
+        raise SpecError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there "
+                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no answer'})") from None
+    with client:
         futures = {client.submit(run_task, task, key=f"ganopt-stack-{i}-{time.time_ns()}", retries=retries,
                                  pure=False): i for i, task in enumerate(tasks)}
         try:

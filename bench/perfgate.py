@@ -16,6 +16,8 @@ each (problem, scheme, base, K) and the threshold set from the measured spread
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from pathlib import Path
 
@@ -51,10 +53,57 @@ def normalized(rows: list[dict]) -> dict[str, float]:
             if r["what"] == "ganopt stack" and r.get("matmul_share")}
 
 
+class BaselineError(ValueError):
+    """A baseline file that cannot be read or written: one line naming the file and what is wrong."""
+
+
+def read(path: Path) -> dict:
+    """The baseline file, checked: {"cpus": {KIND: {"threshold": > 0, "normalized_cost": {STEP:
+    number > 0}, ...}}}.  BaselineError otherwise, before anything is measured."""
+    path = Path(path)
+    if not path.is_file():
+        what = "does not exist" if not path.exists() else "is a directory" if path.is_dir() else "is not a regular file"
+        raise BaselineError(f"{path} {what}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BaselineError(f"{path} is not a readable JSON file ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cpus"), dict):
+        raise BaselineError(f"{path} is not a baseline file: expected a JSON object with a \"cpus\" object")
+    for cpu, entry in data["cpus"].items():
+        where = f"{path}: entry {cpu!r}"
+        if not isinstance(entry, dict):
+            raise BaselineError(f"{where} is not an object")
+        threshold = entry.get("threshold")
+        if not _positive(threshold):
+            raise BaselineError(f"{where} needs \"threshold\", a positive number, got {threshold!r}")
+        costs = entry.get("normalized_cost")
+        if not isinstance(costs, dict) or not all(_positive(v) for v in costs.values()):
+            raise BaselineError(f"{where} needs \"normalized_cost\", an object of positive numbers")
+    return data
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_writable(path: Path) -> None:
+    """--save-baseline: a file to create, or an existing baseline file whose other entries are kept."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        read(path)
+        if not os.access(path, os.W_OK):
+            raise BaselineError(f"{path} is not writable")
+        return
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise BaselineError(f"{path} cannot be created ({parent} is not a writable folder)")
+
+
 def save(path: Path, rows: list[dict], cpu: str, threshold: float, note: str = "") -> dict:
     """Write this CPU kind's entry of the baseline file: the steps measured now replace theirs,
     the entry's other steps (another precision's, another K's) are kept."""
-    data = json.loads(path.read_text()) if path.is_file() else {"cpus": {}}
+    data = read(path) if path.exists() else {"cpus": {}}
     kept = data["cpus"].get(cpu, {}).get("normalized_cost", {})
     data["cpus"][cpu] = {"threshold": threshold, "recorded": time.strftime("%Y-%m-%d"), "note": note,
                          "normalized_cost": {**kept, **normalized(rows)}}
@@ -66,8 +115,8 @@ def save(path: Path, rows: list[dict], cpu: str, threshold: float, note: str = "
 def check(path: Path, rows: list[dict], cpu: str) -> tuple[bool, list[str]]:
     """Compare with this CPU kind's baseline: (passed, lines of a table of every compared step).
     A step fails when its normalized cost exceeds the baseline's by more than the threshold."""
-    data = json.loads(path.read_text())
-    entry = data.get("cpus", {}).get(cpu)
+    data = read(path)
+    entry = data["cpus"].get(cpu)
     if entry is None:
         kinds = ", ".join(sorted(data.get("cpus", {}))) or "none"
         return True, [f"no baseline for this CPU kind ({cpu!r}; the file has: {kinds}): not gated. Record one "

@@ -415,6 +415,19 @@ def read_suite_file(path: Path) -> dict[str, Any]:
         raise SpecError(f"{path}: cannot read: {e.strerror}") from None
 
 
+MAX_SUITE_NAME_BYTES = 100  # a suite's name is a folder name (results/NAME): 255 bytes at most on most file systems
+
+
+def check_suite_name(name: Any, source: str) -> None:
+    """A suite's name names its folder and its rows in the store: refused before anything runs,
+    not when the report is written after training."""
+    if (not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name or name.startswith(".")
+            or any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name.encode("utf-8", "replace")) > MAX_SUITE_NAME_BYTES):
+        shown = repr(name) if len(repr(name)) <= 60 else f"{repr(name)[:50]}... ({len(name)} characters)"
+        raise SpecError(f"{source}: name must be a folder name of 1 to {MAX_SUITE_NAME_BYTES} bytes, without '/', "
+                        f"'\\', control characters or a leading '.', got {shown}")
+
+
 def load_plugin(path: Path, source: str) -> None:
     """Run a Python file that registers strategies, schemes or problems."""
     if not path.is_file():
@@ -522,8 +535,7 @@ def parse_suite(data: dict[str, Any], path: Path | None, flags: Flags) -> SuiteC
     if schedule is not None and (not isinstance(schedule, str) or schedule not in LR_SCHEDULES):
         raise SpecError(f"{source}: lr_schedule: {_choices_message('schedule', schedule, LR_SCHEDULES)}")
     name = data.get("name", path.stem if path is not None else "custom")
-    if not isinstance(name, str) or not name.strip() or "/" in name or name.startswith("."):
-        raise SpecError(f"{source}: name must be a non-empty string usable as a folder name, got {name!r}")
+    check_suite_name(name, source)
     if not isinstance(data.get("description", ""), str):
         raise SpecError(f"{source}: description must be a string")
     precision, origin = ((flags.precision, "--precision") if flags.precision is not None

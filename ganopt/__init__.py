@@ -4,6 +4,7 @@ from .losses import discriminator_loss, generator_loss
 from .metrics import expected_hq_fraction_2d, mode_metrics
 from .problems import PROBLEMS, Game, Problem, get_problem, register_problem
 from .hyperparameters import Hyperparameter
+from .registry import registry_replacements
 from .schemes import SCHEMES, Scheme, register_scheme
 from .strategies import STRATEGIES, Strategy, get_strategy, register_strategy
 from .stack import Stack
@@ -17,5 +18,5 @@ __all__ = [
     "Scheme", "Stack",
     "StackResult", "Strategy", "declarations", "discriminator_loss", "expected_hq_fraction_2d", "generator_loss",
     "get_problem", "get_strategy", "mode_metrics", "register_base_update", "register_problem", "register_scheme",
-    "register_strategy", "train_stack",
+    "register_strategy", "registry_replacements", "train_stack",
 ]

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .hyperparameters import RESERVED, Hyperparameter
+from .registry import claim
 from .updates import current_state, per_run
 from .updates import per_run_dot as _dot
 
@@ -41,8 +42,12 @@ if TYPE_CHECKING:  # pragma: no cover
 SCHEMES: dict[str, type[Scheme]] = {}
 
 
-def register_scheme(cls: type[Scheme]) -> type[Scheme]:
-    """Class decorator: make a scheme available by its `name` to strategies and suites."""
+def register_scheme(cls: type[Scheme] | None = None, *, replace: bool = False):
+    """Class decorator: make a scheme available by its `name` to strategies and suites.
+    A name already taken by another scheme is refused unless `@register_scheme(replace=True)`
+    (the replacement is recorded: ganopt.registry_replacements)."""
+    if cls is None:
+        return lambda c: register_scheme(c, replace=replace)
     if not getattr(cls, "name", ""):
         raise ValueError("a scheme class needs a non-empty `name`")
     for h in cls.hyperparameters:
@@ -50,7 +55,7 @@ def register_scheme(cls: type[Scheme]) -> type[Scheme]:
             raise ValueError(f"scheme {cls.name!r}: hyperparameters must be Hyperparameter declarations")
         if h.name in RESERVED:
             raise ValueError(f"scheme {cls.name!r}: hyperparameter name {h.name!r} is a strategy field")
-    SCHEMES[cls.name] = cls
+    claim("scheme", SCHEMES, cls.name, cls, replace, "register_scheme")
     return cls
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .hyperparameters import FIELD_HYPERPARAMETERS, Hyperparameter
+from .registry import record_replacement
 from .schemes import SCHEMES
 from .updates import BASE_UPDATES, BETA, BETA1, BETA2, EPS
 
@@ -161,6 +162,10 @@ def _choice(key: str, value, valid) -> None:
 STRATEGIES: dict[str, Strategy] = {}
 
 
+def _summary(strategy: Strategy) -> str:
+    return f"{strategy.scheme} x {strategy.base}, {strategy.estimate}: {strategy.description}"
+
+
 def register_strategy(strategy: Strategy, replace: bool = False) -> Strategy:
     """Make a strategy available by name to suites and the CLI.  A name already taken by another
     strategy is refused unless `replace` (a plugin silently redefining `adam` would change what
@@ -169,6 +174,8 @@ def register_strategy(strategy: Strategy, replace: bool = False) -> Strategy:
     if existing is not None and existing != strategy and not replace:
         raise ValueError(f"strategy {strategy.name!r} is already registered ({existing.description or existing.scheme}); "
                          "choose another name, or register_strategy(..., replace=True)")
+    if existing is not None and existing != strategy:
+        record_replacement("strategy", strategy.name, _summary(existing), _summary(strategy))
     STRATEGIES[strategy.name] = strategy
     return strategy
 

@@ -76,6 +76,18 @@ def alarm(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
+# The longest time limit (seconds): about 115 days, well inside what setitimer takes (its
+# OverflowError begins near 1e10 s on 64-bit Linux); inf or 1e12 is a typo, not a budget.
+MAX_TIME_LIMIT_S = 1e7
+
+
+def check_time_limit(seconds: float | None) -> None:
+    """A time limit is None (none) or a finite positive number of seconds up to MAX_TIME_LIMIT_S."""
+    if seconds is not None and not 0 < seconds <= MAX_TIME_LIMIT_S:
+        raise ValueError(f"a time limit must be a positive number of seconds up to {MAX_TIME_LIMIT_S:g}, "
+                         f"got {seconds:g}")
+
+
 @dataclass
 class StackResult:
     """What a stack produced, one entry per run (in the order of the strategies given)."""
@@ -173,6 +185,7 @@ class TrainSettings:
         object.__setattr__(self, "device", torch.device(self.device))
         object.__setattr__(self, "diagnostics_at", tuple(self.diagnostics_at))
         lr_factor(self.lr_schedule, 1, self.steps)  # an unknown schedule is refused before anything is built
+        check_time_limit(self.time_limit_s)
 
     def check_stack(self, problem: Problem, strategies: list[Strategy], seeds: list[int]) -> None:
         """Refuse, before anything is built, a stack these settings cannot train."""

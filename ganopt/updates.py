@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from .hyperparameters import FIELD_HYPERPARAMETERS, RESERVED, Hyperparameter
+from .registry import claim
 
 
 def per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -169,9 +170,13 @@ class Adam(BaseUpdate):
 BASE_UPDATES: dict[str, type[BaseUpdate]] = {cls.name: cls for cls in (SGD, Momentum, Adam)}
 
 
-def register_base_update(cls: type[BaseUpdate]) -> type[BaseUpdate]:
+def register_base_update(cls: type[BaseUpdate] | None = None, *, replace: bool = False):
     """Class decorator: make a base update available by its `name` to strategies and suites.
-    Its declared hyperparameters are then settable by name in a strategy (`alpha = 0.9`)."""
+    Its declared hyperparameters are then settable by name in a strategy (`alpha = 0.9`).
+    A name already taken by another base update is refused unless
+    `@register_base_update(replace=True)` (recorded: ganopt.registry_replacements)."""
+    if cls is None:
+        return lambda c: register_base_update(c, replace=replace)
     if not getattr(cls, "name", "") or cls.name == "mixed":
         raise ValueError("a base update class needs a non-empty `name` (not 'mixed')")
     if not issubclass(cls, BaseUpdate) or cls.apply is BaseUpdate.apply:
@@ -183,7 +188,7 @@ def register_base_update(cls: type[BaseUpdate]) -> type[BaseUpdate]:
             raise ValueError(f"base update {cls.name!r}: hyperparameters must be real Hyperparameter declarations")
         if h.name in RESERVED and h.name not in FIELD_HYPERPARAMETERS:
             raise ValueError(f"base update {cls.name!r}: hyperparameter name {h.name!r} is a strategy field")
-    BASE_UPDATES[cls.name] = cls
+    claim("base update", BASE_UPDATES, cls.name, cls, replace, "register_base_update")
     return cls
 
 

@@ -318,3 +318,127 @@ def test_a_plan_of_a_million_runs_is_refused_at_once(tmp_path):
         suite_from_data({"problems": ["bilinear"], "strategies": ["gd", "sgd"], "seeds": 3}, max_runs=5)
     assert len(suite_from_data({"problems": ["bilinear"], "strategies": ["gd", "sgd"], "seeds": 3},
                                max_runs=None).runs) == 6
+
+
+# -- issue 28: flags refused before anything runs ------------------------------------------------
+
+def test_an_infinite_or_absurd_timeout_is_refused_before_anything_runs(tmp_path):
+    """`--timeout inf` once passed and every stack was then recorded as `error: OverflowError`
+    (setitimer takes up to about 1e10 s)."""
+    from ganopt.train import MAX_TIME_LIMIT_S, TrainSettings
+
+    for value in ["inf", "1e12", "nan"]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       "--timeout", value, "--out", str(tmp_path / "o"), "--store", str(tmp_path / "s.sqlite"))
+        one_error_line(result, 2, "--timeout", "finite", f"{MAX_TIME_LIMIT_S:g}")
+        assert not (tmp_path / "s.sqlite").exists()
+    with pytest.raises(ValueError, match="time limit"):
+        TrainSettings(steps=10, eval_every=5, time_limit_s=float("inf"))
+    TrainSettings(steps=10, eval_every=5, time_limit_s=MAX_TIME_LIMIT_S)  # the largest is accepted
+
+
+def test_a_suite_name_that_cannot_name_a_folder_is_refused_before_training(tmp_path):
+    """A name with a NUL or of 300 characters once trained the whole sweep, then failed when
+    the report folder was made."""
+    for name, word in [("a\\u0000b", "control characters"), ("x" * 300, "300 characters")]:
+        suite = tmp_path / "named.toml"
+        suite.write_text(f'name = "{name}"\nproblems = ["bilinear"]\nstrategies = ["gd"]\nseeds = 1\nsteps = 20\n')
+        result = bench("run", "--suite", str(suite), "--store", str(tmp_path / "s.sqlite"))
+        one_error_line(result, 2, "named.toml", "name must be a folder name", word)
+        assert not (tmp_path / "s.sqlite").exists()
+    with pytest.raises(SpecError, match="name must be a folder name"):
+        suite_from_data({"name": "é" * 51, "problems": ["bilinear"], "strategies": ["gd"], "seeds": 1})  # 102 bytes
+    assert suite_from_data({"name": "é" * 50, "problems": ["bilinear"], "strategies": ["gd"], "seeds": 1}).name
+
+
+def test_store_and_out_on_one_path_are_refused_before_training(tmp_path):
+    for store, out in [(tmp_path / "x", tmp_path / "x"), (tmp_path / "x", tmp_path / "x" / "report")]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       "--store", str(store), "--out", str(out))
+        one_error_line(result, 2, "--store", "--out", "different paths")
+        assert not store.exists()
+
+
+def test_a_bad_perf_baseline_file_is_refused_before_measuring(tmp_path):
+    """A truncated file, an entry without `threshold`, a JSON list or a folder once ran the
+    whole measurement, then printed a traceback."""
+    committed = Path(__file__).parents[1] / "benchmarks" / "perf_baseline.json"
+    truncated, no_threshold, a_list, folder = (tmp_path / n for n in ("cut.json", "nothr.json", "list.json", "dir"))
+    truncated.write_text(committed.read_text()[:200])
+    no_threshold.write_text('{"cpus": {"AMD EPYC AVX2": {"normalized_cost": {"ring8/simultaneous/adam/K=16": 1.5}}}}')
+    a_list.write_text("[1, 2]")
+    folder.mkdir()
+    cases = [("--baseline", truncated, "not a readable JSON file"), ("--baseline", no_threshold, '"threshold"'),
+             ("--baseline", a_list, '"cpus" object'), ("--baseline", folder, "is a directory"),
+             ("--save-baseline", folder, "is a directory"), ("--save-baseline", a_list, '"cpus" object')]
+    for flag, path, words in cases:
+        out = tmp_path / "out"
+        result = bench("perf", "--problems", "bilinear", "--k", "1", "--schemes", "simultaneous", "--bases", "sgd",
+                       "--seconds", "0.01", flag, str(path), "--out", str(out))
+        one_error_line(result, 2, flag, path.name, words)
+        assert not out.exists(), f"{flag} {path.name}: measured before refusing"
+    assert a_list.read_text() == "[1, 2]"
+
+
+def test_a_bad_dask_scheduler_address_is_one_line_before_anything_runs(tmp_path):
+    """`--scheduler 'not a url'` once gave a traceback at once, an address nobody listens on
+    one after 30 s."""
+    import socket
+
+    pytest.importorskip("distributed")
+    from bench.executors import check_scheduler
+
+    for address, words in [("not a url", ["not a Dask scheduler address", "tcp://HOST:PORT"]),
+                           ("http://127.0.0.1:8786", ["not a Dask scheduler address"]),
+                           ("tcp://127.0.0.1:1", ["cannot reach 127.0.0.1:1"])]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       "--executor", "dask", "--scheduler", address, "--out", str(tmp_path / "o"),
+                       "--store", str(tmp_path / "s.sqlite"), timeout=60)
+        one_error_line(result, 2, "--scheduler", *words)
+        assert not (tmp_path / "s.sqlite").exists()
+    with socket.socket() as listening:  # a well-formed address something listens on passes
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        for address in (f"tcp://127.0.0.1:{port}", f"127.0.0.1:{port}", f"tcp://localhost:{port}"):
+            check_scheduler(address)
+    for address in ("tcp://:8786", "tcp://host", "tcp://host:70000", "tcp://a b:1"):
+        with pytest.raises(SpecError, match="not a Dask scheduler address"):
+            check_scheduler(address)
+
+
+def test_a_bad_flag_value_is_blamed_on_the_flag_not_on_the_suite_file(tmp_path):
+    for flag, value, words in [("--diagnostics-at", "nan", ["fractions of the budget in [0, 1]", "nan"]),
+                               ("--precision", "bf16", ["bilinear", "float64"])]:
+        result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                       flag, value, "--out", str(tmp_path / "o"), "--store", str(tmp_path / "s.sqlite"))
+        one_error_line(result, 2, *words)
+        line = next(x for x in result.stderr.splitlines() if x.startswith("error:"))
+        assert line.startswith(f"error: {flag}") and "quick.toml" not in line, line
+
+
+def test_more_workers_than_cpus_are_capped_with_a_warning(tmp_path):
+    """`--workers 1000` once started 20 processes on 2 cores, with no word."""
+    import torch
+
+    from bench.cli import Execution, stacks_to_fill
+    from bench.executors import usable_cpus
+    from bench.spec import build_suite
+
+    cpus = usable_cpus()
+    execution = Execution(store=tmp_path / "s.sqlite", device=torch.device("cpu"), device_name="cpu",
+                          executor="processes", workers=1000, scheduler=None, retries=0, timeout=None, force=False,
+                          quiet=True)
+    assert execution.workers == cpus
+    assert execution.warnings == (f"--workers 1000 is more than the {cpus} CPUs this process may use: using {cpus}",)
+    big = build_suite(None, "ring8", "gd,adam,extragradient,optimistic", 4, 6000)
+    assert stacks_to_fill(execution, list(big.stacks), torch.device("cpu")) == cpus
+    fits = Execution(store=tmp_path / "s.sqlite", device=torch.device("cpu"), device_name="cpu",
+                     executor="processes", workers=cpus, scheduler=None, retries=0, timeout=None, force=False, quiet=True)
+    assert fits.workers == cpus and fits.warnings == ()
+    result = bench("run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "20",
+                   "--executor", "processes", "--workers", "1000", "--out", str(tmp_path / "o"),
+                   "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: --workers")]
+    assert warnings == [f"warning: --workers 1000 is more than the {cpus} CPUs this process may use: using {cpus}"]

@@ -157,7 +157,7 @@ def test_the_cli_never_rewrites_its_parsed_arguments(tmp_path):
 
 
 BAD_FLAGS = {
-    "timeout": (["--timeout", "0"], "--timeout must be a positive number of seconds, got 0"),
+    "timeout": (["--timeout", "0"], "--timeout must be a positive, finite number of seconds up to 1e\\+07 .*, got 0"),
     "workers": (["--workers", "2", "--executor", "inprocess"], "--workers N \\(N >= 1\\) goes with --executor processes"),
     "retries": (["--retries", "-1"], "--retries must be >= 0, got -1"),
     "scheduler": (["--scheduler", "tcp://host:1"], "--scheduler goes with --executor dask"),

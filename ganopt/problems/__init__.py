@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..registry import claim
 from .base import Game, Problem
 from .games import BilinearProblem, DiracProblem
 from .mixtures import GRID_PRESETS, RING_PRESETS, MixtureProblem
@@ -9,8 +10,11 @@ from .mixtures import GRID_PRESETS, RING_PRESETS, MixtureProblem
 PROBLEMS: dict[str, Problem] = {}
 
 
-def register_problem(problem: Problem) -> Problem:
-    PROBLEMS[problem.name] = problem
+def register_problem(problem: Problem, replace: bool = False) -> Problem:
+    """Make a problem available by its name.  A name already taken by another problem is
+    refused unless `replace=True` (recorded: ganopt.registry_replacements); registering the
+    same problem again is harmless."""
+    claim("problem", PROBLEMS, problem.name, problem, replace, "register_problem")
     return problem
 
 
