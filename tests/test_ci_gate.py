@@ -2,7 +2,6 @@
 suite on this checkout and on a base commit, compares them, and runs the normalized perf gate."""
 
 import subprocess
-from pathlib import Path
 
 import pytest
 from helpers import ENV, ROOT
