@@ -92,6 +92,7 @@ def test_frechet_distance_matches_the_closed_form_and_ranks_real_above_collapsed
     assert real < 0.1 * collapsed
 
 
+@pytest.mark.slow
 def test_stacked_real_triples_cover_nearly_all_1000_modes(reference):
     d = load_bundled()
     rng = np.random.default_rng(1)

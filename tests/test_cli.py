@@ -48,6 +48,7 @@ def tiny_suite(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_run_writes_every_table_and_plot(tiny_suite, tmp_path):
     out = tmp_path / "out"
     result = bench("run", "--suite", str(tiny_suite), "--out", str(out))
@@ -114,6 +115,7 @@ def test_a_plugin_strategy_runs_against_the_presets(tmp_path):
     assert summary.loc["d-first", "grad_evals"] == 15  # 2 D-gradients + 1 G-gradient = 1.5 per step
 
 
+@pytest.mark.slow
 def test_the_example_suite_sets_the_plugins_own_hyperparameters_from_toml(tmp_path):
     out, store = tmp_path / "example", tmp_path / "example.sqlite"
     result = bench("run", "--suite", "examples/my_suite.toml", "--problems", "bilinear", "--seeds", "1",
@@ -130,6 +132,7 @@ def test_the_example_suite_sets_the_plugins_own_hyperparameters_from_toml(tmp_pa
     assert summary.loc["consensus-rmsprop", "grad_evals"] == 20 * 3  # the field and one product (2)
 
 
+@pytest.mark.slow
 def test_perf_times_new_and_plugin_schemes_with_any_registered_base_update(tmp_path):
     out = tmp_path / "perf"
     result = bench("perf", "--plugin", "examples/my_strategies.py", "--problems", "bilinear", "--k", "1,2",
@@ -178,6 +181,7 @@ def test_bad_suites_exit_2_with_one_clear_line_and_write_nothing(case, tmp_path)
     assert not out.exists() and not (tmp_path / "out.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_other_bad_inputs_exit_2_with_one_line(tmp_path):
     not_utf8 = tmp_path / "latin1.toml"
     not_utf8.write_bytes(b'name = "\xff"\n')

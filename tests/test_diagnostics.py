@@ -149,6 +149,7 @@ def test_diagnostics_do_not_change_the_trajectory_and_are_recorded_where_promise
             assert b["grad_evals"] == a["grad_evals"]  # diagnostics are not charged to training
 
 
+@pytest.mark.slow
 def test_the_cli_draws_the_diagnostics_panel_and_records_them(tmp_path):
     from helpers import run_bench
     import pandas as pd
@@ -169,6 +170,7 @@ def test_the_cli_draws_the_diagnostics_panel_and_records_them(tmp_path):
     assert not (tmp_path / "plain" / "diagnostics_bilinear.png").exists()
 
 
+@pytest.mark.slow
 def test_the_spectra_are_taken_at_the_chosen_fractions_of_the_budget(tmp_path):
     from helpers import run_bench
     import pandas as pd

@@ -68,6 +68,7 @@ def suite_and_baseline(tmp_path_factory):
     return suite, records(store)
 
 
+@pytest.mark.slow
 def test_process_executor_gives_the_same_records_as_in_process(suite_and_baseline, tmp_path):
     suite, expected = suite_and_baseline
     store = tmp_path / "processes.sqlite"
@@ -77,6 +78,7 @@ def test_process_executor_gives_the_same_records_as_in_process(suite_and_baselin
     assert records(store) == expected and len(expected) == 144  # 12 runs x 4 evaluations x 3 of the names
 
 
+@pytest.mark.slow
 def test_a_dead_worker_process_is_retried_and_nothing_is_lost(tmp_path):
     plugin = tmp_path / "dies_once.py"
     plugin.write_text(DIES_ONCE.format(marker=str(tmp_path / "died")))
@@ -89,6 +91,7 @@ def test_a_dead_worker_process_is_retried_and_nothing_is_lost(tmp_path):
     assert [s for _, _, s in statuses(store)] == ["done"] * 8
 
 
+@pytest.mark.slow
 def test_a_stack_whose_worker_always_dies_is_recorded_as_an_error(tmp_path):
     plugin = tmp_path / "dies.py"
     plugin.write_text(DIES_ONCE.format(marker=str(tmp_path / "never")).replace("if not os.path.exists(MARKER):",
@@ -110,6 +113,7 @@ def cluster():
         yield local
 
 
+@pytest.mark.slow
 def test_dask_cluster_runs_the_suite_with_the_same_records(cluster, suite_and_baseline, tmp_path):
     suite, expected = suite_and_baseline
     store = tmp_path / "dask.sqlite"
@@ -119,6 +123,7 @@ def test_dask_cluster_runs_the_suite_with_the_same_records(cluster, suite_and_ba
     assert records(store) == expected
 
 
+@pytest.mark.slow
 def test_a_dask_worker_killed_mid_stack_loses_nothing(cluster, tmp_path):
     plugin = tmp_path / "dies_once.py"
     plugin.write_text(DIES_ONCE.format(marker=str(tmp_path / "died")))
@@ -168,6 +173,7 @@ register_strategy(Strategy("outlives-it", scheme="outlives-it", base="sgd"))
 """
 
 
+@pytest.mark.slow
 def test_only_the_stack_whose_worker_died_is_charged_a_try(tmp_path):
     plugin = tmp_path / "dies_beside.py"
     plugin.write_text(DIES_BESIDE_ANOTHER.format(marker=str(tmp_path / "died")))
@@ -199,6 +205,7 @@ def test_usable_cpus_follow_the_cgroup_quota(tmp_path):
     assert _cgroup_cpu_quota(tmp_path / "none") is None
 
 
+@pytest.mark.slow
 def test_threads_flag_sets_the_intra_op_threads_each_run_records(tmp_path):
     import json
     import os

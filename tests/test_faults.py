@@ -36,6 +36,7 @@ def grid(plugin: Path, strategy: str, tmp_path: Path, *extra: str) -> list[str]:
             "--seeds", "1", "--steps", "5", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "o"), *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["inprocess", "processes"])
 def test_a_step_that_never_returns_is_stopped_at_the_time_limit(tmp_path, executor):
     forever = scheme_plugin(tmp_path, "forever", "while True: pass")
@@ -52,6 +53,7 @@ def test_a_step_that_never_returns_is_stopped_at_the_time_limit(tmp_path, execut
         assert statuses(tmp_path / "s.sqlite")["forever"].startswith("timeout:")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["inprocess", "processes"])
 def test_sys_exit_in_a_step_is_that_stacks_error_and_the_sweep_goes_on(tmp_path, executor):
     exits = scheme_plugin(tmp_path, "exits", "sys.exit(3)")
@@ -86,6 +88,7 @@ def _cmdline(pid: int) -> bytes:
     ("processes", 1, signal.SIGINT, 130),  # to the main process alone, not its process group
     ("inprocess", 0, signal.SIGTERM, 143),
 ])
+@pytest.mark.slow
 def test_a_signal_ends_a_stuck_sweep_and_every_worker(tmp_path, executor, workers, sig, code):
     forever = scheme_plugin(tmp_path, "forever", "while True: pass")
     args = ["run", "--plugin", str(forever), "--problems", "bilinear,dirac", "--strategies", "forever",
@@ -120,6 +123,7 @@ def test_a_signal_ends_a_stuck_sweep_and_every_worker(tmp_path, executor, worker
     assert not any(_cmdline(w) for w in workers_seen), "a worker process outlived the sweep"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["inprocess", "processes"])
 def test_progress_lines_at_a_steady_cadence_when_stderr_is_not_a_terminal(tmp_path, executor):
     slow = scheme_plugin(tmp_path, "slow", "time.sleep(0.05); self.stack.field('gd')")

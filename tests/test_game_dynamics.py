@@ -50,6 +50,7 @@ MIXTURE_KEYS = ("loss_g", "loss_d", "grad_norm_g", "grad_norm_d", "mode_overlap"
     ("bilinear", {}, ("dist_to_eq", "traj_x", "traj_y")),
     ("ring8", SMALL, MIXTURE_KEYS),
 ])
+@pytest.mark.slow
 @pytest.mark.parametrize("name,zero", [("consensus-adam", {"gamma": 0.0}), ("sga-adam", {"sga_lambda": 0.0}),
                                        ("unrolled", {"unroll_steps": 0})])
 def test_the_second_order_schemes_reduce_exactly_to_simultaneous(problem_name, options, keys, name, zero):

@@ -70,6 +70,7 @@ def remount_readonly(folder: Path) -> None:
 
 # -- B5: every run of a problem failed -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_game_whose_every_run_errored_is_reported_from_the_store_and_the_folder(tmp_path):
     plugin = tmp_path / "faulty.py"
     plugin.write_text("from ganopt import Scheme, Strategy, register_scheme, register_strategy\n"
@@ -129,6 +130,7 @@ def test_an_overflowing_learning_rate_is_one_line_and_exit_2(tmp_path):
 
 # -- B7: output folders that cannot be written -----------------------------------------------
 
+@pytest.mark.slow
 def test_an_unusable_out_folder_is_refused_before_anything_runs(tmp_path, mounts):
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
@@ -175,6 +177,7 @@ def test_a_full_store_disk_keeps_the_finished_stacks(tmp_path, mounts):
 
 # -- B10, C16, C17: stores that are damaged, read-only or not files ---------------------------
 
+@pytest.mark.slow
 def test_a_store_with_damaged_pages_is_refused_when_opened(tmp_path, results):
     _, good = results
     store = tmp_path / "damaged.sqlite"
@@ -194,6 +197,7 @@ def test_a_store_with_damaged_pages_is_refused_when_opened(tmp_path, results):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_report_and_compare_read_a_store_on_a_read_only_mount(tmp_path, results, mounts):
     _, good = results
     disk = mounts(tmp_path / "ro", "16m")
@@ -221,6 +225,7 @@ def test_a_store_that_is_not_a_regular_file_is_refused(tmp_path):
 GARBAGE = ["", "\x00\x01garbage\xff" * 50, "a,b,c\n1,2,3\n", 'run_id,problem\n"x,1\n']
 
 
+@pytest.mark.slow
 def test_a_report_folder_with_a_garbage_summary_is_refused(tmp_path, results):
     _, good = results
     for i, content in enumerate(GARBAGE):
@@ -240,6 +245,7 @@ def test_a_report_folder_with_a_garbage_summary_is_refused(tmp_path, results):
 
 # -- C13: compare refuses results of different specs ------------------------------------------
 
+@pytest.mark.slow
 def test_compare_refuses_result_sets_of_different_specs(tmp_path, results):
     base, good = results
     short = tmp_path / "short.sqlite"
@@ -293,6 +299,7 @@ def test_a_plugin_redefining_a_preset_is_bad_input(tmp_path):
     one_error_line(result, 2, "'adam' is already registered")
 
 
+@pytest.mark.slow
 def test_suite_paths_that_are_not_files_are_named_for_what_they_are(tmp_path):
     fifo = tmp_path / "suite.fifo"
     os.mkfifo(fifo)

@@ -107,6 +107,7 @@ def _table(title: str, scores: dict, columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_print_the_score_tables(mnist_scores, stacked_scores, capsys):
     with capsys.disabled():
         print()

@@ -33,6 +33,7 @@ def test_the_pacgan_protocol_is_what_the_suite_runs():
     assert run.lr_schedule == "constant"  # the protocol's, not the mixtures' default decay
 
 
+@pytest.mark.slow
 def test_the_unrolled_gan_protocol_is_what_its_suite_runs_and_its_rows_show_beside_veegans(tmp_path):
     suite = build_suite(find_suite("literature-unrolled"))
     runs = {r.strategy.name: r for r in suite.runs}
@@ -56,6 +57,7 @@ def test_the_unrolled_gan_protocol_is_what_its_suite_runs_and_its_rows_show_besi
     assert "Srivastava et al. 2017 (VEEGAN), Table 1, Unrolled GAN" in (out / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_literature_suite_runs_on_a_tiny_budget_and_its_report_shows_the_published_column(tmp_path):
     out = tmp_path / "out"
     result = run_bench("run", "--suite", "literature", "--steps", "3", "--seeds", "2", "--out", str(out),

@@ -88,6 +88,7 @@ def test_metrics_and_samples_of_a_fresh_stack(name, channels, arch):
     assert torch.equal(samples, game.generate_eval()[:, :64])  # the grid shows evaluated samples
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
 @pytest.mark.parametrize("strategy", SCHEME_STRATEGIES)
 def test_every_scheme_trains_a_stack_on_both_architectures(arch, strategy):
@@ -112,6 +113,7 @@ def test_stacked_mnist_trains(arch):
     assert 1 <= last["modes_labelled"] <= 1000 and 0 <= last["modes_covered"] <= last["modes_labelled"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
 def test_a_run_alone_and_in_a_stack_of_three_agree(arch):
     problem = get_problem("mnist")

@@ -112,6 +112,7 @@ def test_a_precision_is_part_of_the_run_id_and_fp32_ids_are_unchanged(tmp_path):
         build_suite(suite)
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_tf32_on_cpu_in_one_line_and_runs_bf16_with_a_note(tmp_path):
     refused = run_bench("run", "--problems", "ring8", "--strategies", "adam", "--seeds", "1", "--steps", "5",
                         "--precision", "tf32", "--out", str(tmp_path / "x"), "--store", str(tmp_path / "s.sqlite"))
@@ -139,6 +140,7 @@ def test_the_cli_refuses_tf32_on_cpu_in_one_line_and_runs_bf16_with_a_note(tmp_p
     assert compared.returncode == 2 and "precision fp32, the change precision bf16" in compared.stderr
 
 
+@pytest.mark.slow
 def test_perf_times_the_stacked_step_at_a_precision_and_the_gate_keeps_it_apart(tmp_path):
     from bench.perfgate import key
 

@@ -37,6 +37,7 @@ def results(tmp_path_factory):
     return base, store
 
 
+@pytest.mark.slow
 def test_report_regenerates_every_file_from_the_store(results):
     base, store = results
     out = base / "again"
@@ -62,6 +63,7 @@ def test_html_report_is_self_contained(results):
     assert "http://" not in page and "https://" not in page
 
 
+@pytest.mark.slow
 def test_compare_is_quiet_on_the_same_code_and_flags_a_planted_regression(results, tmp_path):
     base, store = results
     rerun = tmp_path / "rerun.sqlite"

@@ -70,6 +70,7 @@ def test_a_suite_schedule_reaches_every_run_and_its_id_and_a_bad_one_is_refused(
         build_suite(bad)
 
 
+@pytest.mark.slow
 def test_the_schedule_is_in_the_summary_and_compare_refuses_to_mix_schedules(tmp_path):
     import pandas as pd
     from helpers import run_bench

@@ -101,6 +101,7 @@ def test_the_hash_streams_used_off_cpu_are_stack_independent_and_standard_normal
     assert torch.equal(_hash_uniform(keys, (1000,), torch.float64).float(), _hash_uniform(keys, (1000,)))
 
 
+@pytest.mark.slow
 def test_runs_with_different_base_updates_and_estimates_share_a_stack_exactly():
     problem = get_problem("ring8")
     opts = problem.check_options(SMALL)

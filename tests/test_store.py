@@ -78,6 +78,7 @@ def kill_after_first_stack(args, db, sig):
     return proc.returncode, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_sweep_loses_nothing_done_and_resumes(tmp_path, sig):
     args, db = start_sweep(tmp_path)
@@ -109,6 +110,7 @@ def plugin(tmp_path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_stack_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path):
     faulty = plugin(tmp_path, "raise RuntimeError('boom at the first step')")
     db = tmp_path / "store.sqlite"
@@ -139,6 +141,7 @@ def test_a_stack_past_its_time_limit_is_recorded_as_timeout(tmp_path):
     assert rows["faulty"].startswith("timeout: exceeded the time limit of 1s")  # here in the calibration steps
 
 
+@pytest.mark.slow
 def test_a_store_from_another_schema_is_refused_with_a_clear_message(tmp_path):
     old = tmp_path / "old.sqlite"
     with sqlite3.connect(old) as con:
@@ -159,6 +162,7 @@ def test_a_store_from_another_schema_is_refused_with_a_clear_message(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_same_run_twice_on_cpu_gives_bitwise_identical_records(tmp_path):
     stores = []
     for name in ("a", "b"):

@@ -96,6 +96,7 @@ register_problem(QuadraticProblem(
 '''
 
 
+@pytest.mark.slow
 def test_a_plugin_problem_with_its_own_metric_is_reported_and_compared(tmp_path):
     plugin = tmp_path / "quadratic.py"
     plugin.write_text(PLUGIN)
@@ -122,6 +123,7 @@ def test_a_plugin_problem_with_its_own_metric_is_reported_and_compared(tmp_path)
     assert "plugin gap |x| + |y|" in (tmp_path / "again" / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_results_load_as_tidy_frames_from_a_store_and_from_a_report_folder(tmp_path):
     store = tmp_path / "old.sqlite"
     shutil.copy(FIXTURE, store)

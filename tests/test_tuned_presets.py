@@ -89,6 +89,7 @@ def test_bench_tune_writes_a_table_with_every_trial(tmp_path):
     assert "extragradient" in result.stdout and tuned_table() is not None
 
 
+@pytest.mark.slow
 def test_bench_tune_adds_presets_to_a_problem_tuned_under_the_same_protocol(tmp_path):
     suite = tmp_path / "tune.toml"
     protocol = ('name = "t"\nproblems = ["bilinear"]\nseeds = 1\nsteps = 40\neval_every = 20\n'
