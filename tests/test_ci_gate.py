@@ -24,6 +24,7 @@ def test_the_workflow_runs_the_gate_script_with_a_cpu_build_of_torch():
     assert "fetch-depth: 0" in text  # the worktree of origin/main needs the history
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not in_git_checkout(), reason="the gate checks out its base commit with git worktree")
 def test_the_gate_script_runs_end_to_end_against_head(tmp_path):
     out = tmp_path / "ci"
