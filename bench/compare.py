@@ -29,9 +29,10 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, 
     """One row per problem x strategy x metric present in both: every ranked metric the problem
     declares, gradient evaluations and wall time.  `regression` is True when the change is worse
     with a one-sided Mann-Whitney p <= alpha (and, for wall time, by more than the noise), or
-    when more runs diverged or failed."""
-    rows = []
+    when more runs diverged or failed; and one regression row per problem x strategy of the
+    baseline that the change lacks (missing_cells)."""
     a_all, b_all = score_diverged(baseline, cards), score_diverged(change, cards)
+    rows = missing_cells(a_all, b_all)
     for (problem, strategy), b in b_all.groupby(["problem", "strategy"], sort=False):
         a = a_all[(a_all["problem"] == problem) & (a_all["strategy"] == strategy)]
         if a.empty:
@@ -61,6 +62,17 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, 
                          "change": mean_b, "relative": relative, "p": p,
                          "regression": bool(worse and not math.isnan(p) and p <= alpha and big_enough)})
     return pd.DataFrame(rows)
+
+
+def missing_cells(baseline: pd.DataFrame, change: pd.DataFrame) -> list[dict]:
+    """A regression row for every problem x strategy the baseline has and the change lacks: a
+    change that drops a cell (or whose runs of it never reached the store) must not pass as
+    "no significant regression"."""
+    have = set(zip(change["problem"], change["strategy"]))
+    return [{"problem": problem, "strategy": strategy, "metric": "runs in the change", "baseline": len(a),
+             "change": 0, "relative": -1.0, "p": math.nan, "regression": True}
+            for (problem, strategy), a in baseline.groupby(["problem", "strategy"], sort=False)
+            if (problem, strategy) not in have]
 
 
 def specs(runs: pd.DataFrame, problem: str) -> dict[str, set]:

@@ -113,6 +113,20 @@ def test_a_stack_that_fails_while_being_stored_leaves_none_of_its_runs(tmp_path,
         assert store.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3
 
 
+def test_compare_fails_a_change_that_lacks_whole_cells_and_names_each():
+    """Issue 28, item 4: a change without some of the baseline's problem x strategy cells is a
+    regression, one row per missing cell; cells only the change has are no regression."""
+    card = Scorecard((SCORE,), Target("", ""))
+    baseline = frame({"s": [0.5, 0.5, 0.5], "t": [0.5, 0.5, 0.5], "u": [0.5, 0.5]}, "score")
+    change = frame({"s": [0.5, 0.5, 0.5], "v": [0.5]}, "score")
+    table = compare_runs(baseline, change, {"p": card})
+    missing = table[table["metric"] == "runs in the change"]
+    assert sorted(missing["strategy"]) == ["t", "u"] and missing["regression"].all()
+    assert list(missing.sort_values("strategy")["baseline"]) == [3, 2]
+    assert not table[table["strategy"] == "s"]["regression"].any()
+    assert "v" not in set(table["strategy"])
+
+
 def test_compare_flags_more_runs_not_done_and_only_that():
     """Kills: compare's "runs not done" check inverted."""
     card = Scorecard((SCORE,), Target("", ""))
