@@ -250,8 +250,10 @@ class Store:
         return out
 
     def runs_frame(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        """One row per run with its final metrics (its last evaluation's) as columns."""
-        runs = pd.read_sql_query("SELECT * FROM runs", self.db)
+        """One row per run with its declared hyperparameters (consensus's gamma, a plugin's
+        alpha: each strategy setting beyond the fixed columns) and its final metrics (its last
+        evaluation's) as columns."""
+        runs = _with_hyperparameters(pd.read_sql_query("SELECT * FROM runs", self.db))
         final = pd.read_sql_query(
             "SELECT v.run_id, v.name, v.value FROM metric_values v JOIN "
             "(SELECT run_id, MAX(step) AS step FROM evaluations GROUP BY run_id) last "
@@ -348,6 +350,17 @@ class Store:
         }
         self.db.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
                         tuple(row[c] for c in RUN_COLUMNS))
+
+
+def _with_hyperparameters(runs: pd.DataFrame) -> pd.DataFrame:
+    """The declared hyperparameters of each run's strategy, read from its stored spec, as
+    columns (absent for a run whose strategy has no such setting)."""
+    def hyper(text) -> dict:
+        return json.loads(text).get("settings", {}).get("hyper", {}) if isinstance(text, str) else {}
+
+    table = pd.DataFrame([hyper(t) for t in runs.get("spec", [])], index=runs.index)
+    new = [c for c in table.columns if c not in runs.columns]
+    return pd.concat([runs, table[new]], axis=1) if new else runs
 
 
 def _real(value) -> float | None:

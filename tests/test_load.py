@@ -1,6 +1,7 @@
 """bench.load: one loader for stores and report folders, used by `bench report`, `bench
 compare` and load_results; a suite selects exactly its runs."""
 
+import pandas as pd
 import pytest
 import torch
 
@@ -60,3 +61,20 @@ def test_a_path_that_is_neither_is_refused_in_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(StoreError, match="has no summary.csv"):
         load(tmp_path / "empty")
+
+
+def test_every_strategy_setting_is_a_column_of_the_runs(tmp_path):
+    """Issue 28, item 7: the declared hyperparameters (consensus's gamma, lookahead's inner and
+    k) are columns of the runs, as the fixed settings are, absent where a strategy has none."""
+    from bench.results import load_results
+
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        for strategies in (["consensus"], ["lookahead-gd"], ["gd"]):
+            stack = suite_from_data({"problems": ["bilinear"], "strategies": strategies, "seeds": 1,
+                                     "steps": 2}).stacks[0]
+            store.save_stack("s", stack.runs, run_stack(stack, torch.device("cpu")), {})
+    runs = load_results(path).runs.set_index("strategy")
+    assert runs.loc["consensus", "gamma"] == 1.0 and pd.isna(runs.loc["gd", "gamma"])
+    assert runs.loc["lookahead-gd", "inner"] == "simultaneous" and runs.loc["lookahead-gd", "lookahead_k"] == 5
+    assert runs.loc["gd", "beta1"] == 0.5  # the fixed settings stay columns
