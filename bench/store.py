@@ -319,10 +319,13 @@ class Store:
                     self.db.execute("INSERT INTO samples VALUES (?, ?)", (run.run_id, buffer.getvalue()))
 
     def save_failure(self, suite: str, runs: list[RunSpec], status: str, reason: str, env: dict[str, Any]) -> None:
+        """Record runs whose stack failed (error, timeout).  A run the store already holds as
+        finished keeps its result: a failed `--force` rerun must not wipe what it was to replace."""
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        kept = {k for k, v in self.statuses([r.run_id for r in runs]).items() if v in FINISHED}
         with self._writing(), self.db:
             self._save_declarations(runs[0].problem)
-            for run in runs:
+            for run in [r for r in runs if r.run_id not in kept]:
                 self._replace_run(run, suite, env, finished, status=status, reason=reason, diverged_step=None,
                                   steps=None, final={}, stack_size=len(runs), stack_wall_s=None)
 

@@ -225,3 +225,24 @@ def test_run_ids_change_with_the_plugin_code_and_the_device(tmp_path):
     assert suite_from_data(data, plugins=[str(plugin_file)], device="cuda").runs[0].run_id != first
     plugin_file.write_text(plugin_file.read_text() + "# an edit\n")
     assert suite_from_data(data, plugins=[str(plugin_file)]).runs[0].run_id != first
+
+
+def test_a_failed_force_rerun_keeps_the_finished_results(tmp_path):
+    """Issue 28, item 1: a `--force` rerun that times out (or errs) must not wipe the finished
+    runs it was to replace: they stay done, with every evaluation."""
+    from helpers import run_bench
+
+    store, args = tmp_path / "s.sqlite", ["run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "2",
+                                          "--steps", "3000", "--out", str(tmp_path / "out")]  # past 1 ms
+    assert run_bench(*args, "--store", str(store)).returncode == 0
+
+    def saved():
+        with sqlite3.connect(store) as db:
+            return (db.execute("SELECT run_id, status FROM runs ORDER BY run_id").fetchall(),
+                    db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+
+    before = saved()
+    assert [status for _, status in before[0]] == ["done", "done"] and before[1] > 0
+    rerun = run_bench(*args, "--store", str(store), "--force", "--timeout", "0.001", "--executor", "inprocess")
+    assert "TIMEOUT" in rerun.stdout + rerun.stderr
+    assert saved() == before
