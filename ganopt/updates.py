@@ -71,13 +71,14 @@ class BaseUpdate:
     @torch.no_grad()
     def direction(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         directions, new = self.apply(grads, {"t": self.t, **self.state})
-        if isinstance(self.t, torch.Tensor):  # a device counter (ganopt.graphs): advanced in place
+        if isinstance(self.t, torch.Tensor):  # a CUDA graph's device counter: it reads these very tensors
             self.t.copy_(new["t"])
-        else:
+            for b in self.buffers:
+                for x, value in zip(self.state[b], new[b]):
+                    x.copy_(value)
+        else:  # eager: the new tensors become the state (no copy)
             self.t = new["t"]
-        for b in self.buffers:
-            for x, value in zip(self.state[b], new[b]):
-                x.copy_(value)
+            self.state = {b: list(new[b]) for b in self.buffers}
         return directions
 
     def state_dict(self) -> dict[str, Any]:
@@ -153,14 +154,14 @@ class Adam(BaseUpdate):
     def apply(self, grads, state):
         t = state["t"] + 1
         one_minus_b1, b2, one_minus_b2, eps, bias1, bias2_sqrt = self._scalars(t, grads[0].dtype)
-        # sqrt's derivative at an exact 0 would be inf (dead units); the clamp changes no
-        # direction: where v is 0, sqrt(tiny) ~ 1e-19 vanishes beside eps
-        tiny = torch.finfo(grads[0].dtype).tiny
+        # where a derivative is taken (unrolled), sqrt's at an exact 0 would be inf (dead units):
+        # clamp there; the clamp changes no direction (sqrt(tiny) ~ 1e-19 vanishes beside eps)
+        tiny = torch.finfo(grads[0].dtype).tiny if torch.is_grad_enabled() else None
         ms, vs, out = [], [], []
         for m, v, g in zip(state["exp_avg"], state["exp_avg_sq"], grads):
             m = m.lerp(g, per_run(one_minus_b1, m))
             v = torch.addcmul(v * per_run(b2, v), g, g * per_run(one_minus_b2, v))
-            denom = v.clamp_min(tiny).sqrt() / per_run(bias2_sqrt, v) + per_run(eps, v)
+            denom = (v if tiny is None else v.clamp_min(tiny)).sqrt() / per_run(bias2_sqrt, v) + per_run(eps, v)
             out.append(m / per_run(bias1, m) / denom)
             ms.append(m)
             vs.append(v)
