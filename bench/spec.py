@@ -576,28 +576,25 @@ def _strategies(data: dict[str, Any], flags: Flags, source: str) -> tuple[dict[s
             raise SpecError(f"{source}: [strategy.{name}] would redefine the preset {name!r}; give it another name")
         defined[name] = define_strategy(name, table, source)
     known = {**STRATEGIES, **defined}
-    if flags.strategies is not None:
-        names, where = _names(flags.strategies, "--strategies", "--strategies"), "--strategies"
-    elif "strategies" in data:
-        names, where = _names(data["strategies"], "strategies", source), source
-    else:
-        raise SpecError(f"{source}: no strategies given (a suite's `strategies` or --strategies)")
-    for name in names:
-        if name not in known:
-            raise SpecError(f"{where}: {_choices_message('strategy', name, known)}")
+    names = _chosen(data, flags.strategies, "strategies", "strategy", known, source)
     return {name: known[name] for name in names}, frozenset(defined)
 
 
 def _problem_names(data: dict[str, Any], flags: Flags, source: str) -> list[str]:
-    if flags.problems is not None:
-        names, where = _names(flags.problems, "--problems", "--problems"), "--problems"
-    elif "problems" in data:
-        names, where = _names(data["problems"], "problems", source), source
+    return _chosen(data, flags.problems, "problems", "problem", PROBLEMS, source)
+
+
+def _chosen(data: dict[str, Any], flag, key: str, kind: str, known, source: str) -> list[str]:
+    """The names the --KEY flag gives, else the suite's `KEY` list; each must be in `known`."""
+    if flag is not None:
+        names, where = _names(flag, f"--{key}", f"--{key}"), f"--{key}"
+    elif key in data:
+        names, where = _names(data[key], key, source), source
     else:
-        raise SpecError(f"{source}: no problems given (a suite's `problems` or --problems)")
+        raise SpecError(f"{source}: no {key} given (a suite's `{key}` or --{key})")
     for name in names:
-        if name not in PROBLEMS:
-            raise SpecError(f"{where}: {_choices_message('problem', name, PROBLEMS)}")
+        if name not in known:
+            raise SpecError(f"{where}: {_choices_message(kind, name, known)}")
     return names
 
 
