@@ -22,6 +22,7 @@ from ganopt.precision import DEFAULT_PRECISION, PRECISIONS
 
 from . import files, html, plots
 from .load import DECLARATIONS_FILE, curves_with_ids
+from .spec import LR_SOURCES
 from .scoring import FAILED, Scorecard, finished, oriented, score_diverged, scorecards
 from .stats import (bootstrap_ci, cliffs_delta, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p, still_moving,
                     time_to_target, value_at_budget)
@@ -252,44 +253,23 @@ TUNING_NOTE = ("Tuned: each strategy had the same number of learning-rate trials
 
 
 def rate_notes(runs: pd.DataFrame) -> list[str]:
-    """Per problem, where each strategy's rates came from: tuned in this suite, the committed
-    tuned table (ganopt.tuned), the problem's untuned defaults, or set otherwise (by the suite,
-    or an earlier tuned table): an untuned baseline is said, not hidden.  Judged against the
-    table and defaults of the installed ganopt."""
-    from ganopt.problems import PROBLEMS
-    from ganopt.tuned import tuned_lr
-
-    if runs.empty or "options" not in runs or "lr_g" not in runs:
+    """Per problem, where each strategy's rates came from, as recorded when its suite was
+    expanded (`lr_source`, bench.spec.LR_SOURCES): tuned in this suite, the committed tuned
+    table, the problem's untuned defaults, or set by the suite.  An untuned baseline is said,
+    not hidden."""
+    if runs.empty or "lr_g" not in runs:
         return []
+    source = runs["lr_source"] if "lr_source" in runs else pd.Series(None, index=runs.index, dtype=object)
     notes = []
-    for problem, group in runs.groupby("problem", sort=False):
+    for problem, group in runs.assign(lr_source=source).groupby("problem", sort=False):
         kinds: dict[str, list[str]] = {}
         for strategy, rows in group.groupby("strategy", sort=False):
-            row = rows.iloc[0]
-            options = json.loads(row["options"]) if isinstance(row["options"], str) else None
-            spec = json.loads(row["spec"]) if isinstance(row.get("spec"), str) else {}
-            rates = (float(row["lr_g"]), float(row["lr_d"]))
-            if "phase" in rows and (rows["phase"] == "eval").all():
-                kind = "tuned in this suite"
-            elif tuned_lr(problem, strategy, options, spec.get("lr_schedule", "constant")) == rates:
-                kind = "tuned by `bench tune` (ganopt/assets/tuned_lr.json)"
-            elif problem in PROBLEMS and options is not None and _default_rates(problem, strategy, options) == rates:
-                kind = "untuned (the problem's default rates)"
-            else:
-                kind = "set by the suite (or by an earlier tuned table)"
+            recorded = rows["lr_source"].dropna()
+            kind = LR_SOURCES.get(recorded.iloc[0], recorded.iloc[0]) if len(recorded) else \
+                "not recorded (stored before ganopt recorded where rates came from)"
             kinds.setdefault(kind, []).append(strategy)
         notes.append(f"Learning rates on {problem}: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) + ".")
     return notes
-
-
-def _default_rates(problem: str, strategy: str, options: dict) -> tuple[float, float] | None:
-    from ganopt import get_problem
-    from ganopt.strategies import STRATEGIES
-
-    if strategy not in STRATEGIES:
-        return None
-    resolved = STRATEGIES[strategy].resolve(get_problem(problem).default_lr(options))
-    return (resolved.lr_g, resolved.lr_d)
 
 
 def target_notes(cards: dict[str, Scorecard]) -> list[str]:
@@ -324,20 +304,9 @@ def to_terminal(reports: dict[str, ProblemReport]) -> str:
     return "\n".join(parts)
 
 
-def with_budget(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs with `planned_steps` and `eval_every` from their spec as columns: summary.csv
-    keeps what each run was asked to do (`steps` is what it trained: a diverged run stops)."""
-    if "spec" not in runs or "planned_steps" in runs:
-        return runs
-    parsed = [json.loads(text) if isinstance(text, str) else {} for text in runs["spec"]]
-    return runs.assign(planned_steps=[s.get("steps") for s in parsed], eval_every=[s.get("eval_every") for s in parsed],
-                       lr_schedule=[s.get("lr_schedule", "constant") if s else None for s in parsed],
-                       precision=[s.get("precision", DEFAULT_PRECISION) if s else None for s in parsed])
-
-
 def label_precisions(budgeted: pd.DataFrame) -> pd.DataFrame:
     """Runs of one strategy at two precisions are two rows of every table: when the runs (with
-    their `precision` column, with_budget) hold more than one precision, a strategy's runs at
+    their `precision` column, from the loader) hold more than one precision, a strategy's runs at
     another than fp32 read `adam@bf16`."""
     precision = budgeted.get("precision", pd.Series(dtype=object)).fillna(DEFAULT_PRECISION)
     if precision.nunique() < 2:
@@ -354,7 +323,7 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     out.mkdir(parents=True, exist_ok=True)
     cards = scorecards(runs["problem"], declarations)
     provenance = write_provenance(out, runs, cards)
-    budgeted = label_precisions(with_budget(runs))  # each run's spec read once: summary.csv, notes, literature
+    budgeted = label_precisions(runs)  # the loader read each run's spec once (planned_steps, precision, …)
     runs = runs.assign(strategy=budgeted["strategy"])
     files.write_csv(out / "summary.csv", budgeted.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
     curves = curves_with_ids(runs, records)
@@ -400,8 +369,8 @@ def write_provenance(out: Path, runs: pd.DataFrame, cards: dict[str, Scorecard])
 
 
 def budget_notes(budgeted: pd.DataFrame) -> list[str]:
-    """What the runs (with_budget's columns) were trained with, where it is not the default: a
-    learning-rate schedule, another arithmetic than fp32."""
+    """What the runs (the loader's lr_schedule and precision columns) were trained with, where
+    it is not the default: a learning-rate schedule, another arithmetic than fp32."""
     notes = []
     schedules = set(budgeted.get("lr_schedule", pd.Series(dtype=object)).dropna()) - {"constant"}
     if schedules:
@@ -442,7 +411,7 @@ LITERATURE_NOTE = ("Beside the literature: ganopt's mean ± s.e. over the suite'
 
 
 def literature_table(runs: pd.DataFrame, cards: dict[str, Scorecard], references: list) -> pd.DataFrame | None:
-    """`runs` with their budget columns (with_budget): the table shows the steps they planned."""
+    """`runs` with their budget columns (planned_steps, from the loader): the table shows the steps they planned."""
     from .references import reference_table
 
     present = set(zip(runs["problem"], runs["strategy"]))

@@ -47,7 +47,7 @@ from ganopt.graphs import check_cuda_graphs
 from ganopt.precision import DEFAULT_PRECISION, PRECISIONS, check_precision
 from ganopt.problems import PROBLEMS
 from ganopt.schedules import LR_SCHEDULES
-from ganopt.strategies import STRATEGIES
+from ganopt.strategies import STRATEGIES, flatten_settings
 from ganopt.tuned import options_mismatch, tuned_lr
 
 from .references import Reference, parse_references
@@ -171,6 +171,8 @@ class RunSpec:
     seed: int
     phase: str = ""  # "" (a plain run), "tune" (a tuning trial) or "eval" (best setting, fresh seed)
     trial: int | None = None  # the tuning trial whose setting this run uses
+    # where its learning rates came from (LR_SOURCES): provenance, not protocol, so not in its id
+    lr_source: str = dataclasses.field(default="", compare=False)
     run_id: str = dataclasses.field(init=False, default="")
 
     problem = _FromSettings()
@@ -280,6 +282,16 @@ def _halton(index: int, base: int) -> float:
     return result
 
 
+# Where a run's learning rates came from, recorded with it (provenance `lr_source`) when the
+# suite is expanded, so that a report says it without asking the installed ganopt again.
+LR_SOURCES = {
+    "tuned-table": "tuned by `bench tune` (ganopt/assets/tuned_lr.json)",
+    "problem-default": "untuned (the problem's default rates)",
+    "suite": "set by the suite",
+    "tuning": "tuned in this suite",
+}
+
+
 @dataclass(frozen=True)
 class GridCell:
     """One problem x strategy of a suite, resolved: its stack's settings and its strategy (with
@@ -288,13 +300,15 @@ class GridCell:
     settings: StackSettings
     strategy: Strategy
     trials: tuple[Strategy, ...] = ()
+    lr_source: str = "suite"  # where `strategy`'s rates came from (LR_SOURCES)
 
     @property
     def problem(self) -> str:
         return self.settings.problem
 
     def run(self, seed: int, phase: str = "", trial: int | None = None, strategy: Strategy | None = None) -> RunSpec:
-        return RunSpec(self.settings, strategy or self.strategy, seed, phase, trial)
+        source = "tuning" if phase else self.lr_source  # a trial's rates, or the trial tuning chose
+        return RunSpec(self.settings, strategy or self.strategy, seed, phase, trial, source)
 
 
 @dataclass(frozen=True)
@@ -479,7 +493,10 @@ def define_strategy(name: str, table: Any, source: str) -> Strategy:
     else:
         base = {}
     inherited = dict(base.pop("hyper", ()))
-    given = {k: settings.pop(k) for k in list(settings) if k not in STRATEGY_KEYS}
+    try:  # a wrapped scheme's table (`inner = {scheme = "unrolled", unroll_steps = 3}`) as dotted keys
+        given = flatten_settings({k: settings.pop(k) for k in list(settings) if k not in STRATEGY_KEYS})
+    except TypeError as e:
+        raise SpecError(f"{where}: {e}") from None
     base.update(settings, name=name, description=settings.get("description", f"defined in {source}"))
     try:
         declared = Strategy(**base).declared({**inherited, **given})
@@ -743,7 +760,7 @@ def _problem_cells(config: SuiteConfig, name: str, plugins: str) -> tuple[list[G
     settings: dict[tuple, StackSettings] = {}
     cells = []
     for sname, strategy in config.strategies.items():
-        resolved, trials = _resolve(config, name, sname, strategy, options, schedule)
+        resolved, trials, source = _resolve(config, name, sname, strategy, options, schedule)
         graphs = False
         if config.cuda_graphs:
             why = cuda_graph_refusal(config.device, resolved.scheme, [resolved.base], config.diagnostics)
@@ -756,22 +773,24 @@ def _problem_cells(config: SuiteConfig, name: str, plugins: str) -> tuple[list[G
                 settings[key] = StackSettings(stack_key=resolved.stack_key, cuda_graphs=graphs, **shared)
             except ValueError as e:
                 raise SpecError(f"{config.precision_origin}: {e}") from None
-        cells.append(GridCell(settings[key], resolved, trials))
+        cells.append(GridCell(settings[key], resolved, trials, source))
     return cells, warnings
 
 
 def _resolve(config: SuiteConfig, problem: str, name: str, strategy: Strategy, options: dict[str, Any],
-             schedule: str) -> tuple[Strategy, tuple[Strategy, ...]]:
+             schedule: str) -> tuple[Strategy, tuple[Strategy, ...], str]:
     """The strategy with concrete rates on this problem (a preset gets its tuned rates,
-    ganopt.tuned, unless the suite tunes them now), and its tuning trials' settings."""
+    ganopt.tuned, unless the suite tunes them now), its tuning trials' settings, and where its
+    rates came from (LR_SOURCES)."""
     tuned = tuned_lr(problem, name, options, schedule) if config.use_tuned and name not in config.defined else None
+    source = "suite" if strategy.lr_g is not None else "tuned-table" if tuned is not None else "problem-default"
     try:  # learning rates are products (lr_ratio, tuning multipliers): they may over- or underflow
         resolved = strategy.resolve(get_problem(problem).default_lr(options), tuned)
         trials = tuple(config.tuning.setting(resolved, t) for t in range(config.tuning.trials)) if config.tuning else ()
     except (ValueError, ArithmeticError) as e:
         raise SpecError(f"{config.source}: on {problem}, {e} (the product of its learning rates and multipliers "
                         "leaves the floating-point range)") from None
-    return resolved, trials
+    return resolved, trials, source
 
 
 def _tuned_rate_warnings(config: SuiteConfig, problem: str, options: dict[str, Any], schedule: str) -> list[str]:

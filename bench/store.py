@@ -39,6 +39,7 @@ import torch
 
 import ganopt
 from ganopt.metrics import Metric, Target, declarations_from_json, declarations_to_json
+from ganopt.precision import DEFAULT_PRECISION
 from ganopt.train import StackResult, declarations
 
 from .files import WriteError
@@ -102,7 +103,7 @@ def run_provenance(env: dict[str, Any], run: RunSpec) -> dict[str, Any]:
     # the step's arithmetic (ganopt.precision); the environment's tf32 flags are the process
     # default outside the steps, which set their own
     return {**env, "seed": run.seed, "dtype": problem.dtype, "precision": run.precision,
-            "metric_protocol": protocol}
+            "metric_protocol": protocol, "lr_source": run.lr_source}
 
 
 class Store:
@@ -356,12 +357,20 @@ class Store:
 
 
 def _with_hyperparameters(runs: pd.DataFrame) -> pd.DataFrame:
-    """The declared hyperparameters of each run's strategy, read from its stored spec, as
-    columns (absent for a run whose strategy has no such setting)."""
-    def hyper(text) -> dict:
-        return json.loads(text).get("settings", {}).get("hyper", {}) if isinstance(text, str) else {}
-
-    table = pd.DataFrame([hyper(t) for t in runs.get("spec", [])], index=runs.index)
+    """Each run's stored spec and provenance, read here once for every reader, as columns:
+    what it was asked to do (`planned_steps`, `eval_every`, `lr_schedule`, `precision`; `steps`
+    is what it trained: a diverged run stops), where its rates came from (`lr_source`, absent
+    for runs stored before it was recorded), and its strategy's declared hyperparameters
+    (consensus's gamma, lookahead's `inner.*`: absent for a run whose strategy has none)."""
+    specs = [json.loads(t) if isinstance(t, str) else {} for t in runs.get("spec", [])]
+    sources = [json.loads(t).get("lr_source") if isinstance(t, str) else None for t in runs.get("provenance", [])]
+    fixed = pd.DataFrame({"planned_steps": [s.get("steps") for s in specs],
+                          "eval_every": [s.get("eval_every") for s in specs],
+                          "lr_schedule": [s.get("lr_schedule", "constant") if s else None for s in specs],
+                          "precision": [s.get("precision", DEFAULT_PRECISION) if s else None for s in specs],
+                          "lr_source": sources or None}, index=runs.index)
+    hyper = pd.DataFrame([s.get("settings", {}).get("hyper", {}) for s in specs], index=runs.index)
+    table = pd.concat([fixed, hyper[[c for c in hyper.columns if c not in fixed.columns]]], axis=1)
     new = [c for c in table.columns if c not in runs.columns]
     return pd.concat([runs, table[new]], axis=1) if new else runs
 

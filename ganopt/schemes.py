@@ -81,9 +81,10 @@ class Scheme:
     host_state: tuple[str, ...] = ()
     not_capturable: str = ""
 
-    def __init__(self, stack: Stack, d_steps: int = 1):
+    def __init__(self, stack: Stack, d_steps: int = 1, prefix: str = ""):
         self.stack = stack
         self.d_steps = d_steps
+        self.prefix = prefix  # where this scheme's settings live: "" for the strategy's scheme, "inner." in a wrapper
         self.state: dict[str, Any] = self.init_state()
 
     def init_state(self) -> dict[str, Any]:
@@ -91,7 +92,8 @@ class Scheme:
         return {}
 
     def setting(self, name: str):
-        return self.stack.setting(name)
+        """One of this scheme's declared settings (a wrapped scheme reads its own, not its wrapper's)."""
+        return self.stack.setting(self.prefix + name)
 
     def step(self) -> None:
         raise NotImplementedError
@@ -124,8 +126,8 @@ def _copy(value):
     return value
 
 
-def make_scheme(name: str, stack: Stack, d_steps: int = 1) -> Scheme:
-    return SCHEMES[name](stack, d_steps)
+def make_scheme(name: str, stack: Stack, d_steps: int = 1, prefix: str = "") -> Scheme:
+    return SCHEMES[name](stack, d_steps, prefix)
 
 
 def save_checkpoint(scheme: Scheme) -> dict[str, Any]:
@@ -405,24 +407,25 @@ def _cgnr(matrix, transposed, b: list[torch.Tensor], iterations: int, tol: torch
 
 @register_scheme
 class Lookahead(Scheme):
-    """Lookahead-minmax (Chavdarova et al. 2021) around any scheme: every `lookahead_k` steps
-    of the inner scheme (the fast weights), both players' slow weights move a fraction
-    `lookahead_alpha` towards the fast ones, slow <- slow + alpha (fast − slow), and the fast
-    weights restart there.  The inner base update's state carries on.  alpha = 1 is the inner
-    scheme itself."""
+    """Lookahead-minmax (Chavdarova et al. 2021) around any scheme: every `k` steps of the
+    inner scheme (the fast weights), both players' slow weights move a fraction `alpha`
+    towards the fast ones, slow <- slow + alpha (fast − slow), and the fast weights restart
+    there.  The inner base update's state carries on.  alpha = 1 is the inner scheme itself.
+    The inner scheme's own settings nest under `inner`: `inner = {scheme = "unrolled",
+    unroll_steps = 3}` in a suite, `inner.unroll_steps` as a column."""
 
     name = "lookahead"
     hyperparameters = (
-        Hyperparameter("inner", "simultaneous", kind="scheme", help="the wrapped scheme"),
-        Hyperparameter("lookahead_k", 5, 1, 100_000, kind="int", help="fast steps per slow step"),
-        Hyperparameter("lookahead_alpha", 0.5, 0, 1, help="slow weights' step towards the fast ones"),
+        Hyperparameter("inner", "simultaneous", kind="scheme", help="the wrapped scheme (with its settings)"),
+        Hyperparameter("k", 5, 1, 100_000, kind="int", help="fast steps per slow step"),
+        Hyperparameter("alpha", 0.5, 0, 1, help="slow weights' step towards the fast ones"),
     )
 
     host_state = ("t", "slow")  # a step count (every k-th step is a slow step) and None before the first
 
-    def __init__(self, stack, d_steps=1):
-        self.inner = make_scheme(stack.setting("inner"), stack, d_steps)
-        super().__init__(stack, d_steps)
+    def __init__(self, stack, d_steps=1, prefix=""):
+        self.inner = make_scheme(stack.setting(prefix + "inner"), stack, d_steps, prefix + "inner.")
+        super().__init__(stack, d_steps, prefix)
 
     def init_state(self):
         return {"t": 0, "slow": None, "inner": self.inner.state}
@@ -433,8 +436,8 @@ class Lookahead(Scheme):
             state["slow"] = (s.G.snapshot(), s.D.snapshot())
         self.inner.step()
         state["t"] += 1
-        if state["t"] % self.setting("lookahead_k") == 0:
-            alpha = self.setting("lookahead_alpha")
+        if state["t"] % self.setting("k") == 0:
+            alpha = self.setting("alpha")
             for player, slow in zip((s.G, s.D), state["slow"]):
                 frozen = player.lr == 0  # a diverged run stays as the trainer froze it
                 # lerp's weight 1 returns the end point exactly: alpha = 1 is the inner scheme

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from .hyperparameters import FIELD_HYPERPARAMETERS
 from .metrics import stacked_norm
 from .problems.base import Game
 from .updates import hyperparameter_names, make_update, per_run
@@ -79,21 +78,20 @@ class Stack:
     def __init__(self, game: Game, strategies: list, device):  # ganopt.strategies.Strategy, one per run
         dtype = game.theta[0].dtype
 
-        def per_run(name):  # float64 [K]; nan for a run whose strategy has no such setting
-            values = [getattr(s, name) if name in ("lr_g", "lr_d") else s.value(name) if _declares(s, name)
-                      else math.nan for s in strategies]
-            return torch.tensor(values, dtype=torch.float64, device=device)
+        def per_run(values):  # float64 [K]; nan for a run whose strategy has no such setting
+            return torch.tensor([math.nan if v is None else v for v in values], dtype=torch.float64, device=device)
 
         bases = [s.base for s in strategies]
         names = {n for b in bases for n in hyperparameter_names(b)}
-        hypers = {n: per_run(n) for n in names}  # float64: each base update casts them (BaseUpdate.exact)
+        # each base update reads its settings by its own names (float64: BaseUpdate.exact casts them)
+        hypers = {n: per_run([s.base_setting(n) for s in strategies]) for n in names}
         self.game = game
-        self.G = Player(game.theta, bases, per_run("lr_g").to(dtype), hypers)
-        self.D = Player(game.phi, bases, per_run("lr_d").to(dtype), hypers)
-        self.settings: dict[str, Any] = {}
-        for name, h in strategies[0].declared().items():
-            if name not in names:
-                self.settings[name] = per_run(name).to(dtype) if h.per_run else strategies[0].value(name)
+        self.G = Player(game.theta, bases, per_run([s.lr_g for s in strategies]).to(dtype), hypers)
+        self.D = Player(game.phi, bases, per_run([s.lr_d for s in strategies]).to(dtype), hypers)
+        self.settings: dict[str, Any] = {}  # the schemes' settings by key (a wrapped scheme's: `inner.NAME`)
+        for key, h in strategies[0].scheme_settings().items():
+            self.settings[key] = (per_run([s.value(key) for s in strategies]).to(dtype) if h.per_run
+                                  else strategies[0].value(key))
         self.draws = 0
         self.grad_evals = 0.0
         self.last: dict[str, Any] = {}
@@ -172,10 +170,6 @@ class Stack:
             "grad_norm_d": grad_norm_d,
             "field_norm": torch.sqrt(grad_norm_g**2 + grad_norm_d**2),
         }
-
-
-def _declares(strategy, name: str) -> bool:
-    return name in FIELD_HYPERPARAMETERS or name in dict(strategy.hyper)
 
 
 def _pairs(field, vectors) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -15,9 +15,10 @@ from typing import Any
 from .hyperparameters import FIELD_HYPERPARAMETERS, Hyperparameter
 from .registry import record_replacement
 from .schemes import SCHEMES
-from .updates import BASE_UPDATES, BETA, BETA1, BETA2, EPS
+from .updates import BASE_UPDATES, BETA, BETA1, BETA2, EPS, hyperparameter_names
 
 ESTIMATES = ("full", "minibatch")
+MAX_WRAPPING = 8
 REAL_FIELDS = ("lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps")
 FIELD_DECLARATIONS = (BETA, BETA1, BETA2, EPS)  # the built-in updates' settings, also Strategy fields
 
@@ -31,10 +32,12 @@ class Strategy:
     lr_g: float | None = None
     lr_d: float | None = None
     lr_ratio: float = 1.0
-    beta: float = 0.9  # momentum
-    beta1: float = 0.5  # adam; 0.5 is the usual GAN setting (Radford et al. 2016)
-    beta2: float = 0.999
-    eps: float = 1e-8
+    # the built-in base updates' settings: each declared once, in ganopt.updates (default and
+    # range); a field here so that a suite's `beta = -0.5` and Strategy(beta=-0.5) read plainly
+    beta: float = BETA.default  # momentum
+    beta1: float = BETA1.default  # adam; 0.5 is the usual GAN setting (Radford et al. 2016)
+    beta2: float = BETA2.default
+    eps: float = EPS.default
     d_steps: int = 1  # alternating: D-steps per G-step
     description: str = ""
     # the declared hyperparameters of the scheme (and its inner schemes) and of the base update,
@@ -69,7 +72,7 @@ class Strategy:
     def _check_hyper(self) -> None:
         where = f"strategy {self.name!r}"
         try:
-            given = dict(self.hyper)
+            given = flatten_settings(dict(self.hyper))
         except (TypeError, ValueError):
             raise ValueError(f"{where}: hyper must map hyperparameter names to values, got {self.hyper!r}") from None
         declared = self.declared(given)
@@ -82,39 +85,60 @@ class Strategy:
         object.__setattr__(self, "hyper", tuple(sorted(values.items())))
 
     def declared(self, given: dict | None = None) -> dict[str, Hyperparameter]:
-        """The hyperparameters this strategy's scheme, its inner schemes (wrappers) and its base
-        update declare (the built-in updates' own are Strategy fields and not listed).  Also
-        checks that every scheme of the chain accepts the base update."""
-        given = dict(self.hyper) if given is None else given
+        """The hyperparameters this strategy's schemes and base update declare, by the key a
+        strategy sets them with: the scheme's own by name (`gamma`, lookahead's `k`), a wrapped
+        scheme's under its wrapper's setting (`inner.unroll_steps`: each scheme owns its names,
+        so lookahead's `alpha` and an inner scheme's never meet), and the base update's by name,
+        or as `BASE.name` where the scheme declares the same name.  The built-in updates'
+        settings are Strategy fields and not listed.  Also checks that every scheme of the
+        chain accepts the base update."""
+        given = flatten_settings(dict(self.hyper)) if given is None else given
+        out = self._scheme_declared(given)
+        for h in BASE_UPDATES[self.base].hyperparameters:
+            if h.name not in FIELD_HYPERPARAMETERS:
+                out[f"{self.base}.{h.name}" if h.name in out else h.name] = h
+        return out
+
+    def _scheme_declared(self, given: dict) -> dict[str, Hyperparameter]:
         where = f"strategy {self.name!r}"
         out: dict[str, Hyperparameter] = {}
-        scheme, seen = self.scheme, []
-        while scheme is not None:
-            if scheme in seen:
-                raise ValueError(f"{where}: the schemes wrap each other in a loop: {' -> '.join(seen + [scheme])}")
-            seen.append(scheme)
+        scheme, prefix, chain = self.scheme, "", []
+        while scheme is not None:  # each wrapper owns its inner scheme's settings: lookahead may wrap lookahead
+            chain.append(scheme)
+            if len(chain) > MAX_WRAPPING:  # a wrapper whose default inner scheme is itself never ends
+                raise ValueError(f"{where}: the schemes wrap each other more than {MAX_WRAPPING} deep: "
+                                 f"{' -> '.join(chain)}")
             cls = SCHEMES[scheme]
             if cls.bases is not None and self.base not in cls.bases:
                 raise ValueError(f"{where}: scheme {scheme!r} works with the base updates {', '.join(cls.bases)} "
                                  f"only, got {self.base!r}")
-            scheme = None
+            scheme, wrapper = None, prefix
             for h in cls.hyperparameters:
-                out.setdefault(h.name, h)
-                if h.kind == "scheme":
-                    scheme = h.check(given.get(h.name, h.default), where, SCHEMES)
-        for h in BASE_UPDATES[self.base].hyperparameters:
-            if h.name in out:  # one name, two meanings: a suite's `name = value` could not say which
-                raise ValueError(f"{where}: scheme {self.scheme!r} and base update {self.base!r} both declare "
-                                 f"a hyperparameter {h.name!r}; rename one of them")
-            if h.name not in FIELD_HYPERPARAMETERS:
-                out[h.name] = h
+                out[wrapper + h.name] = h
+                if h.kind == "scheme":  # the wrapped scheme's settings live under this one's name
+                    scheme = h.check(given.get(wrapper + h.name, h.default), where, SCHEMES)
+                    prefix = f"{wrapper}{h.name}."
         return out
 
     def value(self, name: str):
-        """A hyperparameter's value: a Strategy field's, or a declared one's."""
+        """A hyperparameter's value by its key (declared): a Strategy field's, or a declared one's."""
         if name in FIELD_HYPERPARAMETERS:
             return getattr(self, name)
         return dict(self.hyper)[name]
+
+    def base_setting(self, name: str):
+        """The value of a setting the base update declares (`name` as the update reads it), or
+        None when this strategy's base update has no such setting."""
+        if name in FIELD_HYPERPARAMETERS:
+            return getattr(self, name)
+        if name not in hyperparameter_names(self.base):
+            return None
+        hyper = dict(self.hyper)
+        return hyper.get(f"{self.base}.{name}", hyper.get(name))
+
+    def scheme_settings(self) -> dict[str, Hyperparameter]:
+        """The declared settings of the scheme chain, by key (what the schemes read)."""
+        return self._scheme_declared(dict(self.hyper))
 
     def resolve(self, default_lr: dict[str, float], tuned: tuple[float, float] | None = None) -> Strategy:
         """Fill missing learning rates: from `tuned` (lr_G, lr_D: the preset's tuned rates on
@@ -144,6 +168,24 @@ class Strategy:
         if self.hyper:
             out["hyper"] = dict(self.hyper)
         return out
+
+
+def flatten_settings(given: dict, prefix: str = "") -> dict:
+    """Nested settings as dotted keys: a wrapper's `inner = {scheme = "unrolled", unroll_steps = 3}`
+    becomes inner = "unrolled" and inner.unroll_steps = 3; a TOML dotted key (`rmsprop.alpha`)
+    arrives nested and comes out dotted again."""
+    out = {}
+    for key, value in given.items():
+        if not isinstance(key, str):
+            raise TypeError(f"a setting's name must be a string, got {key!r}")
+        if isinstance(value, dict):
+            inner = dict(value)
+            if "scheme" in inner:  # a wrapped scheme with its settings
+                out[prefix + key] = inner.pop("scheme")
+            out.update(flatten_settings(inner, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
 
 
 def _number(x) -> bool:

@@ -67,7 +67,7 @@ def test_the_second_order_schemes_reduce_exactly_to_simultaneous(problem_name, o
 def test_lookahead_with_alpha_one_is_its_inner_scheme(inner, base):
     problem = get_problem("ring8")
     wrapped = resolved("lookahead-extra-adam", problem, SMALL, base=base,
-                       hyper={"inner": inner, "lookahead_alpha": 1.0, "lookahead_k": 2})
+                       hyper={"inner": inner, "alpha": 1.0, "k": 2})
     plain = dataclasses.replace(wrapped, name="plain", scheme=inner, hyper={})
     a = trajectory("ring8", [wrapped], [5], 10, SMALL)
     b = trajectory("ring8", [plain], [5], 10, SMALL)
@@ -77,11 +77,37 @@ def test_lookahead_with_alpha_one_is_its_inner_scheme(inner, base):
 def test_lookahead_every_step_is_gradient_descent_at_alpha_times_the_rate():
     # k = 1: w + alpha (w - eta v - w) = w - alpha eta v, to rounding
     problem = get_problem("bilinear")
-    wrapped = resolved("lookahead-gd", problem, hyper={"lookahead_k": 1, "lookahead_alpha": 0.25})
+    wrapped = resolved("lookahead-gd", problem, hyper={"k": 1, "alpha": 0.25})
     plain = dataclasses.replace(get_strategy("gd"), lr_g=wrapped.lr_g * 0.25, lr_d=wrapped.lr_d * 0.25)
     a = trajectory("bilinear", [wrapped], [1], 50, eval_every=10)
     b = trajectory("bilinear", [plain], [1], 50, eval_every=10)
     same_records(a.records[0], b.records[0], ("dist_to_eq", "traj_x", "traj_y"), exact=False)
+
+
+def test_a_wrapped_scheme_reads_its_own_settings_not_its_wrappers():
+    # lookahead(alpha 1) around lookahead(k 1, alpha 0.25) is the inner lookahead alone: both
+    # declare alpha, and only if each reads its own does the outer one stay the identity
+    problem = get_problem("bilinear")
+    nested = resolved("lookahead-gd", problem, hyper={"alpha": 1.0, "k": 3,
+                                                      "inner": {"scheme": "lookahead", "k": 1, "alpha": 0.25}})
+    assert dict(nested.hyper) == {"alpha": 1.0, "k": 3, "inner": "lookahead", "inner.alpha": 0.25, "inner.k": 1,
+                                  "inner.inner": "simultaneous"}
+    single = resolved("lookahead-gd", problem, hyper={"k": 1, "alpha": 0.25})
+    a = trajectory("bilinear", [nested], [1], 30, eval_every=10)
+    b = trajectory("bilinear", [single], [1], 30, eval_every=10)
+    same_records(a.records[0], b.records[0], ("dist_to_eq", "traj_x", "traj_y"))
+
+
+def test_a_wrapped_schemes_settings_nest_under_inner_and_split_stacks():
+    problem = get_problem("bilinear")
+    u1 = resolved("lookahead-gd", problem, hyper={"inner": {"scheme": "unrolled", "unroll_steps": 1}})
+    u3 = resolved("lookahead-gd", problem, hyper={"inner": "unrolled", "inner.unroll_steps": 3})
+    assert dict(u1.hyper)["inner.unroll_steps"] == 1 and dict(u3.hyper)["inner.unroll_steps"] == 3
+    assert u1.stack_key != u3.stack_key  # an integer setting of the inner scheme shapes its state
+    with pytest.raises(ValueError, match=r"unknown hyperparameter 'inner.gamma'"):
+        Strategy("x", "lookahead", "sgd", hyper={"inner": {"scheme": "unrolled", "gamma": 1.0}})
+    with pytest.raises(ValueError, match=r"unroll_steps must lie in \[0, 100\]"):
+        Strategy("x", "lookahead", "sgd", hyper={"inner": {"scheme": "unrolled", "unroll_steps": 101}})
 
 
 # -- theorems on the analytic games -----------------------------------------------------------
@@ -356,14 +382,31 @@ def test_undeclared_or_out_of_range_hyperparameters_are_refused_with_the_valid_n
         Strategy("x", "consensus", "sgd", hyper={"gama": 1.0})
     with pytest.raises(ValueError, match=r"unroll_steps must be an integer"):
         Strategy("x", "unrolled", "adam", hyper={"unroll_steps": 2.5})
-    with pytest.raises(ValueError, match=r"lookahead_alpha must lie in \[0, 1\]"):
-        Strategy("x", "lookahead", "adam", hyper={"lookahead_alpha": 2})
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        Strategy("x", "lookahead", "adam", hyper={"alpha": 2})
     with pytest.raises(ValueError, match=r"inner must name a scheme; valid: .*extragradient"):
         Strategy("x", "lookahead", "adam", hyper={"inner": "extragradiant"})
-    with pytest.raises(ValueError, match=r"wrap each other in a loop"):
-        Strategy("x", "lookahead", "adam", hyper={"inner": "lookahead"})
+    Strategy("x", "lookahead", "adam", hyper={"inner": "lookahead"})  # nested settings: a chain, not a loop
     with pytest.raises(ValueError, match=r"'cgd' works with the base updates sgd only"):
         Strategy("x", "cgd", "adam")
+
+
+def test_a_wrapper_whose_default_inner_scheme_is_itself_is_refused_not_followed_forever():
+    from ganopt import Hyperparameter, Scheme, register_scheme
+    from ganopt.schemes import SCHEMES
+
+    @register_scheme
+    class SelfWrapping(Scheme):
+        name = "selfwrap-test"
+        hyperparameters = (Hyperparameter("inner", "selfwrap-test", kind="scheme"),)
+
+    try:
+        with pytest.raises(ValueError, match=r"wrap each other more than 8 deep: selfwrap-test -> selfwrap-test"):
+            Strategy("x", "selfwrap-test", "sgd")
+        s = Strategy("y", "selfwrap-test", "sgd", hyper={"inner": {"scheme": "selfwrap-test", "inner": "simultaneous"}})
+        assert dict(s.hyper) == {"inner": "selfwrap-test", "inner.inner": "simultaneous"}
+    finally:
+        SCHEMES.pop("selfwrap-test", None)
 
 
 def test_real_hyperparameters_vary_within_a_stack_and_integer_ones_split_stacks():
@@ -385,7 +428,7 @@ def test_real_hyperparameters_vary_within_a_stack_and_integer_ones_split_stacks(
 
 def test_lookahead_leaves_a_frozen_run_as_the_trainer_froze_it():
     problem = get_problem("ring8")
-    good = resolved("lookahead-extra-adam", problem, SMALL, hyper={"lookahead_k": 2})
+    good = resolved("lookahead-extra-adam", problem, SMALL, hyper={"k": 2})
     bad = dataclasses.replace(good, lr_g=1e30, lr_d=1e30)
     game = problem.build(problem.check_options(SMALL), torch.tensor([0, 1]), False, "cpu")
     stack = Stack(game, [good, bad], "cpu")
@@ -406,7 +449,7 @@ def test_products_of_a_field_without_its_graph_are_refused_not_zero():
         stack.vjp(field, field)
 
 
-def test_a_name_declared_by_both_the_scheme_and_the_base_update_is_refused():
+def test_a_name_declared_by_both_the_scheme_and_the_base_update_keeps_two_values():
     from ganopt import BaseUpdate, Hyperparameter, register_base_update
     from ganopt.updates import BASE_UPDATES
 
@@ -415,13 +458,20 @@ def test_a_name_declared_by_both_the_scheme_and_the_base_update_is_refused():
         hyperparameters = (Hyperparameter("gamma", 0.5, 0, 1),)
 
         def apply(self, grads, state):
-            return [g.clone() for g in grads], {"t": state["t"] + 1}
+            return [g * self.hyper["gamma"] for g in grads], {"t": state["t"] + 1}
 
     register_base_update(Clashing)
-    try:
-        with pytest.raises(ValueError, match="both declare a hyperparameter 'gamma'"):
-            Strategy("x", "consensus", "clashing-test")
-        Strategy("y", "simultaneous", "clashing-test", hyper={"gamma": 0.2})  # alone it is fine
+    try:  # the scheme's by its name, the base update's under the update's name (a TOML dotted key)
+        s = Strategy("x", "consensus", "clashing-test", lr_g=0.1, lr_d=0.1,
+                     hyper={"gamma": 3.0, "clashing-test": {"gamma": 0.2}})
+        assert dict(s.hyper) == {"gamma": 3.0, "clashing-test.gamma": 0.2}
+        problem = get_problem("bilinear")
+        stack = Stack(problem.build(problem.check_options({}), torch.tensor([0]), True, "cpu"), [s], "cpu")
+        assert stack.setting("gamma").tolist() == [3.0]
+        assert stack.G.update.hyper["gamma"].tolist() == [pytest.approx(0.2)]
+        with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\], got 3.0"):
+            Strategy("z", "consensus", "clashing-test", hyper={"clashing-test.gamma": 3.0})
+        Strategy("y", "simultaneous", "clashing-test", hyper={"gamma": 0.2})  # alone: by its name
 
         class Reserved(Clashing):
             name = "reserved-test"

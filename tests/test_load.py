@@ -76,5 +76,47 @@ def test_every_strategy_setting_is_a_column_of_the_runs(tmp_path):
             store.save_stack("s", stack.runs, run_stack(stack, torch.device("cpu")), {})
     runs = load_results(path).runs.set_index("strategy")
     assert runs.loc["consensus", "gamma"] == 1.0 and pd.isna(runs.loc["gd", "gamma"])
-    assert runs.loc["lookahead-gd", "inner"] == "simultaneous" and runs.loc["lookahead-gd", "lookahead_k"] == 5
+    assert runs.loc["lookahead-gd", "inner"] == "simultaneous" and runs.loc["lookahead-gd", "k"] == 5
     assert runs.loc["gd", "beta1"] == 0.5  # the fixed settings stay columns
+
+
+def test_a_wrapped_schemes_table_in_a_suite_nests_its_settings(tmp_path):
+    """A suite writes a wrapped scheme with its own settings as a table; its settings become
+    `inner.NAME` columns, and a key the inner scheme does not declare is bad input."""
+    from bench.spec import SpecError
+
+    table = {"like": "lookahead-gd", "alpha": 0.75, "inner": {"scheme": "unrolled", "unroll_steps": 2}}
+    suite = suite_from_data({"problems": ["bilinear"], "strategies": ["la"], "seeds": 1, "steps": 2,
+                             "strategy": {"la": table}})
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        store.save_stack("s", suite.stacks[0].runs, run_stack(suite.stacks[0], torch.device("cpu")), {})
+    row = load_results(path).runs.iloc[0]
+    assert (row["alpha"], row["k"], row["inner"], row["inner.unroll_steps"]) == (0.75, 5, "unrolled", 2)
+    with pytest.raises(SpecError, match=r"\[strategy.la\]: unknown key 'inner.gamma'"):
+        suite_from_data({"problems": ["bilinear"], "strategies": ["la"],
+                         "strategy": {"la": {**table, "inner": {"scheme": "unrolled", "gamma": 1}}}})
+
+
+def _stored_runs(tmp_path, data, **flags):
+    path = tmp_path / "rates.sqlite"
+    with Store(path) as store:
+        for stack in suite_from_data(data, **flags).stacks:
+            store.save_stack("s", stack.runs, run_stack(stack, torch.device("cpu")), {})
+    return load_results(path).runs
+
+
+def test_where_each_rate_came_from_is_recorded_at_expansion_and_reported_from_the_record(tmp_path):
+    from bench.report import rate_notes
+
+    data = {"problems": ["bilinear"], "strategies": ["gd", "mine", "plain"], "seeds": 1, "steps": 2,
+            "strategy": {"mine": {"like": "gd", "lr_g": 0.02}, "plain": {"like": "adam"}}}
+    runs = _stored_runs(tmp_path, data)
+    assert dict(zip(runs["strategy"], runs["lr_source"])) == {
+        "gd": "tuned-table", "mine": "suite", "plain": "problem-default"}
+    assert rate_notes(runs) == ["Learning rates on bilinear: tuned by `bench tune` (ganopt/assets/tuned_lr.json): gd; "
+                                "set by the suite: mine; untuned (the problem's default rates): plain."]
+    # the record decides, not today's tuned table: a run stored without one says so
+    assert rate_notes(runs.drop(columns="lr_source"))[0].endswith(
+        "not recorded (stored before ganopt recorded where rates came from): gd, mine, plain.")
+    assert (runs["planned_steps"] == 2).all() and (runs["precision"] == "fp32").all()
