@@ -333,10 +333,10 @@ def cmd_tune(args) -> int:
         env = executors.run_environment(device)
         try:
             train_pending(store, suite.name, list(suite.stacks), execution, env, "tuning trials")
-        except KeyboardInterrupt:
-            print(f"\ninterrupted: finished trials are in {args.store}; rerun the same command to resume",
-                  file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as e:
+            print(f"\ninterrupted{' (SIGTERM)' if isinstance(e, Terminated) else ''}: finished trials are in "
+                  f"{args.store}; rerun the same command to resume", file=sys.stderr)
+            return interrupted_code(e)
         ids = [r.run_id for r in suite.runs]
         runs, curves = store.runs_frame(ids), store.records_frame(ids)
         cards = scorecards(runs["problem"], store.declarations())
@@ -488,6 +488,12 @@ def cmd_run(args) -> int:
         try:
             table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
                                  store.samples(run_ids), store.declarations(), suite.references)
+        except KeyboardInterrupt as e:  # training is over: every run is kept, only the report is missing
+            done = int(runs["status"].isin(FINISHED).sum())
+            print(f"\ninterrupted{' (SIGTERM)' if isinstance(e, Terminated) else ''} while writing the report: "
+                  f"{done} of {len(runs)} runs are in {args.store}; `python -m bench report {args.store} --suite "
+                  f"{suite.name} --out {out}` writes it", file=sys.stderr)
+            return interrupted_code(e)
         except OSError as e:
             raise WriteError(f"cannot write the report in {out} ({e.strerror or e}); the runs are in {args.store}: "
                              f"`python -m bench report {args.store} --suite {suite.name} --out DIR` writes it "
@@ -530,8 +536,8 @@ def train_pending(store: Store, suite_name: str, stacks: list, execution: Execut
           f"{execution.store}", file=sys.stderr)
     executor, workers = choose_executor(execution, stacks, wanted)
     if execution.executor == "auto" and executor == "processes":
-        print(f"training the {len(stacks)} stacks in {workers} worker processes (--executor inprocess keeps them "
-              "in this process)", file=sys.stderr)
+        print(f"training the {len(stacks)} stacks in {workers} worker process{'es' if workers > 1 else ''} "
+              "(--executor inprocess keeps them in this process)", file=sys.stderr)
     on_failure = lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env)  # noqa: E731
     if executor == "inprocess":
         execute_in_process(stacks, execution.device,
@@ -580,13 +586,18 @@ def choose_executor(execution, stacks: list, wanted: int) -> tuple[str, int]:
         return execution.executor, workers
     if wanted >= 2 and len(stacks) >= 2:
         return "processes", min(wanted, len(stacks))
+    if execution.timeout is not None or execution.plugins:
+        # only a worker process can be stopped inside native code (--timeout) or survive a
+        # plugin that crashes the interpreter (os._exit, a segfault): a small plan pays a worker's start
+        return "processes", 1
     return "inprocess", 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    if args.command == "run":  # SIGTERM (a scheduler, `kill`) ends a sweep as Ctrl-C does, not mid-write
-        signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM (a scheduler, `kill`) ends every command as Ctrl-C does: a sweep keeps its finished
+    # stacks, a report being written removes its half-written folder, tuning says where it stopped
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "tune":
             return cmd_tune(args)
@@ -606,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:  # outside a sweep's training (loading, writing the report)
-        print("\ninterrupted", file=sys.stderr)
+        print(f"\ninterrupted{' (SIGTERM)' if isinstance(e, Terminated) else ''}", file=sys.stderr)
         return interrupted_code(e)
     except RuntimeError as e:
         if str(e).startswith("--device"):

@@ -139,14 +139,14 @@ def _worker(conn, parent: int) -> None:
             pass
         if os.getppid() != parent:  # it died before that took effect
             return
-    while True:
-        try:
+    try:
+        while True:
             task = conn.recv()
-        except EOFError:  # the submitting process is gone
-            return
-        if task is None:
-            return
-        conn.send(run_task(task, Cadence(lambda step, steps: conn.send((step, steps)))))
+            if task is None:
+                return
+            conn.send(run_task(task, Cadence(lambda step, steps: conn.send((step, steps)))))
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the submitting process is gone (Ctrl-C twice):
+        return  # nobody is left to read a result, and a traceback would print after its resume line
 
 
 @dataclass

@@ -16,6 +16,16 @@ RUN_COLUMNS = (["run_id", "suite", "phase", "trial", "problem", "strategy", "see
                 "diverged_step", "steps", "grad_evals", "wall_s", "stack_size", "stack_wall_s"]
                + STRATEGY_COLUMNS + ["options", "spec", "provenance", "finished"])
 EVALUATION_COLUMNS = ["run_id", "step", "grad_evals", "wall_s"]
+# every table and the columns the code reads: a store missing any is refused when opened, not
+# found half-way through a report (or after a sweep has trained)
+TABLE_COLUMNS = {
+    "meta": ["key", "value"],
+    "runs": RUN_COLUMNS,
+    "evaluations": EVALUATION_COLUMNS,
+    "metric_values": ["run_id", "step", "name", "value"],
+    "problems": ["problem", "declarations"],
+    "samples": ["run_id", "data"],
+}
 
 _REAL = {"lr_g", "lr_d", "lr_ratio", "beta", "beta1", "beta2", "eps", "grad_evals", "wall_s", "stack_wall_s"}
 _INT = {"seed", "diverged_step", "steps", "d_steps", "step", "stack_size", "trial"}

@@ -44,7 +44,7 @@ from ganopt.train import StackResult, declarations
 
 from .files import WriteError
 from .schema import (EVALUATION_COLUMNS, FINISHED, RUN_COLUMNS, SCHEMA, SCHEMA_VERSION,  # noqa: F401 (re-exported)
-                     STRATEGY_COLUMNS)
+                     STRATEGY_COLUMNS, TABLE_COLUMNS)
 from .spec import RunSpec
 
 DEFAULT_STORE = Path("results") / "ganopt.sqlite"
@@ -193,6 +193,19 @@ class Store:
                 migrate_v1(self.db)
         else:
             self._refuse_other_versions()
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        """Refuse a store whose label says v2 but that lacks a table or column of it."""
+        for table, columns in TABLE_COLUMNS.items():
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in have]
+            if missing:
+                what = f"the table {table!r}" if not have else f"the column{'s' if len(missing) > 1 else ''} " \
+                    f"{', '.join(missing)} of table {table!r}"
+                raise StoreError(f"{self.path} says results schema v{SCHEMA_VERSION} but lacks {what}: it was "
+                                 "changed by something other than ganopt; restore it from a copy, or choose a new "
+                                 "--store path")
 
     def _version(self) -> int | None:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -229,6 +242,7 @@ class Store:
             migrate_v1(self.db)
         else:
             self._refuse_other_versions()
+        self._check_complete()
 
     def close(self) -> None:
         self.db.close()

@@ -134,3 +134,100 @@ def test_progress_lines_at_a_steady_cadence_when_stderr_is_not_a_terminal(tmp_pa
     steps = [int(line.split(" step ")[1].split("/")[0]) for line in result.stderr.splitlines()
              if "bilinear · slow" in line and " step " in line]
     assert steps == [4, 8, 12, 16, 20, 24, 28, 32, 36], result.stderr  # every 10% of the stack's steps
+
+
+@pytest.mark.slow
+def test_a_step_stuck_in_native_code_is_stopped_at_the_time_limit_by_default(tmp_path):
+    """Issue 28, item 8: a step that blocks SIGALRM and sleeps (native code no Python signal
+    reaches) is stopped at --timeout with the default executor: it trains in a worker."""
+    native = scheme_plugin(tmp_path, "native", "import signal; signal.pthread_sigmask(signal.SIG_BLOCK, "
+                           "[signal.SIGALRM]); time.sleep(600)")
+    start = time.time()
+    result = run_bench(*grid(native, "native", tmp_path, "--timeout", "3"), timeout=120)
+    assert time.time() - start < 60, "the limit did not hold"
+    assert result.returncode == 1, result.stderr
+    assert statuses(tmp_path / "s.sqlite")["native"].startswith("timeout: exceeded the time limit of 3s")
+
+
+@pytest.mark.slow
+def test_a_plugin_that_ends_the_interpreter_costs_its_stack_only_by_default(tmp_path):
+    """Issue 28, item 13: os._exit in a plugin's step, default executor: its stack is recorded
+    as an error, the other stacks train, and the sweep says what failed."""
+    exits = scheme_plugin(tmp_path, "hard-exit", "import os; os._exit(3)")
+    result = run_bench(*grid(exits, "hard-exit", tmp_path), timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "1 runs failed" in result.stderr
+    found = statuses(tmp_path / "s.sqlite")
+    assert found["gd"] == "done: " and found["hard-exit"].startswith("error:"), found
+
+
+def test_auto_trains_in_a_worker_when_only_a_worker_can_keep_a_promise():
+    from bench import cli
+    from bench.spec import suite_from_data
+
+    stacks = list(suite_from_data({"problems": ["bilinear"], "strategies": ["gd"], "seeds": 1, "steps": 3}).stacks)
+
+    def chosen(**flags):
+        execution = cli.Execution(store=Path("s.sqlite"), device=cli.torch.device("cpu"), device_name="cpu",
+                                  executor="auto", workers=None, scheduler=None, retries=1, force=False, quiet=True,
+                                  **{"timeout": None, **flags})
+        return cli.choose_executor(execution, stacks, 1)
+
+    assert chosen() == ("inprocess", 1)  # a small plan: a worker's start would cost more than it saves
+    assert chosen(timeout=5.0) == ("processes", 1)
+    assert chosen(plugins=(Path("mine.py"),)) == ("processes", 1)
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_a_signal_while_the_report_is_written_says_where_the_runs_are(command, tmp_path, capsys, monkeypatch):
+    """Issue 28, item 14: SIGTERM (as Terminated) while writing the report: exit 143, the runs
+    are kept and the line says how to write the report; `report` leaves no half-written folder."""
+    from bench import cli
+
+    installed = {}
+    monkeypatch.setattr(cli.signal, "signal", lambda sig, handler: installed.setdefault(sig, handler))
+    store, out = tmp_path / "s.sqlite", tmp_path / "out"
+    run = ["run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "3",
+           "--store", str(store), "--out", str(tmp_path / "first"), "--quiet"]
+    if command == "report":
+        assert cli.main(run) == 0
+    monkeypatch.setattr(cli, "write_report", lambda out, *a, **k: (out.mkdir(parents=True), cli._terminate(15, None)))
+    argv = run[:-3] + ["--out", str(out)] if command == "run" else ["report", str(store), "--out", str(out)]
+    assert cli.main(argv) == 143
+    assert installed[signal.SIGTERM] is cli._terminate  # every command, not only run
+    err = capsys.readouterr().err
+    assert "interrupted (SIGTERM)" in err
+    if command == "run":
+        assert f"1 of 1 runs are in {store}" in err and "python -m bench report" in err, err
+    else:
+        assert not out.exists()
+
+
+WORKER_ORPHANED = """
+import multiprocessing, os
+from bench import executors
+from bench.spec import suite_from_data
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    worker = context.Process(target=executors._worker, args=(child, os.getpid()))
+    worker.start()
+    child.close()
+    stack = suite_from_data({"problems": ["bilinear"], "strategies": ["gd"], "seeds": 1, "steps": 200}).stacks[0]
+    parent.send(executors.StackTask(stack, "cpu"))
+    parent.close()  # the submitter is gone before the result (a second Ctrl-C)
+    worker.join(120)
+    print("exit", worker.exitcode)
+"""
+
+
+def test_a_worker_whose_submitter_is_gone_ends_quietly(tmp_path):
+    """Issue 28, item 15: a worker that cannot send its result (the submitting process is gone)
+    ends with no traceback printed after the sweep's last line."""
+    script = tmp_path / "orphan.py"
+    script.write_text(WORKER_ORPHANED)
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                            timeout=180)
+    assert result.stdout.strip() == "exit 0", result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr

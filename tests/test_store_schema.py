@@ -12,7 +12,7 @@ import pytest
 from helpers import run_bench
 
 from bench.results import load_results
-from bench.store import SCHEMA_VERSION, Store
+from bench.store import SCHEMA_VERSION, Store, StoreError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store_v1.sqlite"  # written by results schema v1
 FIXTURE_SUMMARY = FIXTURE.with_name("store_v1_summary.csv")  # the summary.csv v1 wrote from it
@@ -188,3 +188,19 @@ def test_a_metric_declares_its_plot_from_a_fixed_vocabulary():
     assert {"", "curve", "loss", "trajectory", "rotation"} <= set(PLOTS)
     with pytest.raises(ValueError, match="plot must be one of"):
         Metric("a", "a", plot="scatter")
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("DROP TABLE metric_values", "lacks the table 'metric_values'"),
+    ("ALTER TABLE runs DROP COLUMN provenance", "lacks the column provenance of table 'runs'"),
+])
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_v2_store_missing_part_of_its_schema_is_refused_when_opened(tmp_path, damage, message, readonly):
+    """Issue 28, item 16: a store labelled v2 without a table or a column is one clear error at
+    open (for `run` before anything trains, for `report` instead of a pandas traceback)."""
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(damage)
+    with pytest.raises(StoreError, match=f"says results schema v2 but {message}"):
+        Store(path, readonly=readonly)
