@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ganopt.precision import DEFAULT_PRECISION
-
 from .load import load
 from .scoring import Scorecard, finished, score_diverged, scorecards
 from .stats import mann_whitney_p
@@ -49,7 +47,9 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, 
             if metric not in a_ok or metric not in b_ok:
                 continue
             x, y = a_ok[metric].astype(float), b_ok[metric].astype(float)
-            if x.dropna().empty or y.dropna().empty:
+            rows += unscored(problem, strategy, metric, x, y)
+            x, y = x.dropna(), y.dropna()
+            if x.empty or y.empty:
                 continue
             mean_a, mean_b = x.mean(), y.mean()
             p = mann_whitney_p(y, x, alternative="less" if higher else "greater")
@@ -62,6 +62,18 @@ def compare_runs(baseline: pd.DataFrame, change: pd.DataFrame, cards: dict[str, 
                          "change": mean_b, "relative": relative, "p": p,
                          "regression": bool(worse and not math.isnan(p) and p <= alpha and big_enough)})
     return pd.DataFrame(rows)
+
+
+def unscored(problem: str, strategy: str, metric: str, x: pd.Series, y: pd.Series) -> list[dict]:
+    """A row for finished runs without a value of `metric` (a store changed by hand, a metric
+    that failed): they are left out of its test, so they are counted, and a change with a
+    larger share of them than the baseline is a regression."""
+    a_missing, b_missing = int(x.isna().sum()), int(y.isna().sum())
+    if not (a_missing or b_missing):
+        return []
+    return [{"problem": problem, "strategy": strategy, "metric": f"{metric}: finished runs without a value",
+             "baseline": a_missing, "change": b_missing, "relative": math.nan, "p": math.nan,
+             "regression": b_missing / len(y) > a_missing / len(x)}]
 
 
 def missing_cells(baseline: pd.DataFrame, change: pd.DataFrame) -> list[dict]:
@@ -82,23 +94,15 @@ def specs(runs: pd.DataFrame, problem: str) -> dict[str, set]:
     absent (an older report folder has no eval_every)."""
     runs = runs[runs["problem"] == problem]
     out: dict[str, set] = {}
-    if "spec" in runs and runs["spec"].notna().all():
-        parsed = [json.loads(text) for text in runs["spec"]]
-        out["steps"] = {s["steps"] for s in parsed}
-        out["eval_every"] = {s["eval_every"] for s in parsed}
-        out["lr_schedule"] = {s.get("lr_schedule", "constant") for s in parsed}
-        out["precision"] = {s.get("precision", DEFAULT_PRECISION) for s in parsed}
-    else:
-        if "planned_steps" in runs:
-            out["steps"] = set(runs["planned_steps"].dropna().astype(int))
-        elif (runs["status"] == "done").any():  # a done run trained its whole budget
-            out["steps"] = set(runs.loc[runs["status"] == "done", "steps"].dropna().astype(int))
-        if "eval_every" in runs:
-            out["eval_every"] = set(runs["eval_every"].dropna().astype(int))
-        if "lr_schedule" in runs:
-            out["lr_schedule"] = set(runs["lr_schedule"].dropna())
-        if "precision" in runs:
-            out["precision"] = set(runs["precision"].dropna())
+    # the loader's columns (bench.load): a store's from each run's spec, a folder's from summary.csv
+    if "planned_steps" in runs and runs["planned_steps"].notna().any():
+        out["steps"] = set(runs["planned_steps"].dropna().astype(int))
+    elif (runs["status"] == "done").any():  # an old folder: a done run trained its whole budget
+        out["steps"] = set(runs.loc[runs["status"] == "done", "steps"].dropna().astype(int))
+    for key in ("eval_every", "lr_schedule", "precision"):
+        if key in runs:
+            values = runs[key].dropna()
+            out[key] = set(values.astype(int)) if key == "eval_every" else set(values)
     if "options" in runs and runs["options"].notna().all():
         from ganopt.problems import PROBLEMS
 

@@ -205,7 +205,10 @@ def execute_processes(stacks: list[StackSpec], tasks: list[StackTask], workers: 
                     worker.end()
                 if state == "died":
                     attempts[i] += 1
-                    if attempts[i] <= retries:
+                    if attempts[i] <= retries:  # said, not hidden: a crash that a retry cured is still a crash
+                        print(f"warning: a worker process died (exit code {worker.process.exitcode}) training "
+                              f"{stacks[i].describe()}; retrying it on a fresh worker (try {attempts[i] + 1} of "
+                              f"{retries + 1})", file=sys.stderr, flush=True)
                         queue.append(i)
                         continue
                     outcome = TaskOutcome("error", reason=f"worker process died {attempts[i]} times "

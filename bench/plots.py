@@ -47,11 +47,12 @@ def strategy_colors(names) -> dict[str, str]:
 
 def strategy_styles(names) -> dict[str, dict]:
     """Colour, line style and marker per strategy, the same in every plot of a report.  The i-th
-    strategy gets colour i mod 8, line style (i div 8) mod 4 and marker (i + i div 32) mod 8:
-    no two of up to 256 strategies share all three."""
+    strategy gets colour i mod 8, line style (i div 8) mod 4 and marker (i + i div 8 + i div 64)
+    mod 8: in a scatter (no line) no two of up to 64 strategies share colour and marker, and in
+    a line plot no two of up to 256 share all three."""
     n = len(PALETTE)
     return {name: {"color": PALETTE[i % n], "linestyle": LINESTYLES[(i // n) % len(LINESTYLES)],
-                   "marker": MARKERS[(i + i // (n * len(LINESTYLES))) % len(MARKERS)], "markevery": 0.2,
+                   "marker": MARKERS[(i + i // n + i // (n * n)) % len(MARKERS)], "markevery": 0.2,
                    "markersize": 4}
             for i, name in enumerate(dict.fromkeys(names))}
 

@@ -290,9 +290,12 @@ def to_markdown(reports: dict[str, ProblemReport], title: str, notes: list[str],
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    header = "| " + " | ".join(table.columns) + " |"
+    def cell(value) -> str:  # a `|` in a name (strategy `a|b`) would end its cell; a newline, its row
+        return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
     rule = "| " + " | ".join("---" for _ in table.columns) + " |"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 

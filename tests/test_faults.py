@@ -231,3 +231,16 @@ def test_a_worker_whose_submitter_is_gone_ends_quietly(tmp_path):
                             timeout=180)
     assert result.stdout.strip() == "exit 0", result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+def test_a_worker_that_died_and_was_retried_is_said(tmp_path):
+    """Issue 28, item 17: a stack whose worker died once and then trained on a fresh worker is
+    done, and the sweep says that a worker died and that it was retried."""
+    marker = tmp_path / "died-once"
+    once = scheme_plugin(tmp_path, "dies-once", f"import os, pathlib; m = pathlib.Path({str(marker)!r}); "
+                         "(m.exists() or (m.touch(), os._exit(7)))")
+    result = run_bench(*grid(once, "dies-once", tmp_path, "--executor", "processes", "--workers", "1"), timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "a worker process died (exit code 7)" in result.stderr and "try 2 of" in result.stderr, result.stderr
+    assert statuses(tmp_path / "s.sqlite")["dies-once"] == "done: "

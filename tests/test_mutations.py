@@ -127,6 +127,21 @@ def test_compare_fails_a_change_that_lacks_whole_cells_and_names_each():
     assert "v" not in set(table["strategy"])
 
 
+def test_compare_counts_finished_runs_without_a_metric_instead_of_dropping_them():
+    """Issue 28, item 17: done runs whose metric is missing are a row of their own, and a regression
+    when the change has more of them; the test of the metric uses the runs that have it."""
+    card = Scorecard((SCORE,), Target("", ""))
+    whole = frame({"s": [0.5, 0.6, 0.7, 0.8]}, "score")
+    holed = frame({"s": [0.5, math.nan, 0.7, math.nan]}, "score")
+    table = compare_runs(whole, holed, {"p": card}).set_index("metric")
+    row = table.loc["score: finished runs without a value"]
+    assert (row["baseline"], row["change"], row["regression"]) == (0, 2, True)
+    assert table.loc["score", "change"] == pytest.approx(0.6)  # the mean of the two values it has
+    back = compare_runs(holed, whole, {"p": card}).set_index("metric")
+    assert not back.loc["score: finished runs without a value", "regression"]
+    assert "score: finished runs without a value" not in compare_runs(whole, whole, {"p": card})["metric"].values
+
+
 def test_compare_flags_more_runs_not_done_and_only_that():
     """Kills: compare's "runs not done" check inverted."""
     card = Scorecard((SCORE,), Target("", ""))

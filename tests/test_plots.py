@@ -35,9 +35,13 @@ def test_every_strategy_of_a_suite_has_a_look_of_its_own():
 
     standard = read_suite_file(find_suite("standard"))["strategies"]
     assert len(standard) == 19
-    for names in (standard, standard + [f"mine-{i}" for i in range(200)]):
+    for names in (standard, standard + [f"mine-{i}" for i in range(237)]):  # 256 in all
         looks = [(to_rgb(s["color"]), s["linestyle"], s["marker"]) for s in strategy_styles(names).values()]
         assert len(set(looks)) == len(looks)
+    # a scatter (the diagnostics' eigenvalues) has no line: colour and marker alone tell apart
+    # every strategy of 64 (gd and consensus, 8 apart in the games suite, once shared both)
+    dots = [(s["color"], s["marker"]) for s in strategy_styles([f"s{i}" for i in range(64)]).values()]
+    assert len(set(dots)) == 64
     looks = list(strategy_styles(standard).items())
     for (a, sa), (b, sb) in combinations(looks, 2):  # the same line and marker: the colours must differ clearly
         if (sa["linestyle"], sa["marker"]) == (sb["linestyle"], sb["marker"]):

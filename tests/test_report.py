@@ -120,3 +120,13 @@ def test_tuning_seeds_must_differ_from_the_reported_seeds(tmp_path):
     suite.write_text('problems = ["bilinear"]\nstrategies = ["gd"]\nseeds = [0, 1]\n[tuning]\ntune_seeds = [1, 5]\n')
     result = bench("run", "--suite", str(suite), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "s.sqlite"))
     assert result.returncode == 2 and "tune_seeds and seeds must differ" in result.stderr
+
+
+def test_a_pipe_or_newline_in_a_name_keeps_its_markdown_row_whole():
+    """Issue 28, item 17: a strategy named `a|b` is one cell of its row in summary.md."""
+    from bench.report import markdown_table
+
+    lines = markdown_table(pd.DataFrame({"strategy": ["a|b", "c\nd", "e\\|f"], "runs": [3, 2, 1]})).splitlines()
+    for line in lines:  # every row has exactly the header's unescaped separators
+        assert len([i for i, ch in enumerate(line) if ch == "|" and (i == 0 or line[i - 1] != "\\")]) == 3, line
+    assert lines[2] == "| a\\|b | 3 |" and lines[3] == "| c d | 2 |" and lines[4] == "| e\\\\\\|f | 1 |"
