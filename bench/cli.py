@@ -9,6 +9,7 @@ terminated by SIGTERM (128 + the signal, as a shell reports it; finished stacks 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import signal
 import sys
@@ -338,7 +339,7 @@ def cmd_tune(args) -> int:
                   f"{args.store}; rerun the same command to resume", file=sys.stderr)
             return interrupted_code(e)
         ids = [r.run_id for r in suite.runs]
-        runs, curves = store.runs_frame(ids), store.records_frame(ids)
+        runs, curves = store.runs_frame(ids, suite=suite.name), store.records_frame(ids)
         cards = scorecards(runs["problem"], store.declarations())
     failed = runs[~runs["status"].isin(FINISHED)]
     if not failed.empty:
@@ -456,6 +457,16 @@ def check_store_and_out(store: Path, out: Path) -> None:
                         "give them different paths")
 
 
+def as_run(suite, args):
+    """The suite under the name its runs join: a suite whose problems or strategies the flags
+    replaced is `SUITE-custom`, so that a trial run (`--problems bilinear`) neither joins the
+    suite's own runs in `report --suite SUITE` nor overwrites results/SUITE/.  Other flags
+    (--seeds, --steps) keep the name: reports tell budgets apart."""
+    if args.problems is None and args.strategies is None:
+        return suite
+    return dataclasses.replace(suite, config=dataclasses.replace(suite.config, name=f"{suite.name}-custom"))
+
+
 def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
@@ -464,6 +475,7 @@ def cmd_run(args) -> int:
                         args.steps, args.plugin, device=device.type, data_dir=args.data_dir, max_runs=args.max_runs,
                         diagnostics=args.diagnostics, diagnostics_at=_fractions(args.diagnostics_at),
                         precision=args.precision, cuda_graphs=args.cuda_graphs)
+    suite = as_run(suite, args)
     execution = Execution.from_args(args, device, suite.plugins)
     out = args.out or Path("results") / suite.name
     check_store_and_out(args.store, out)
@@ -484,7 +496,7 @@ def cmd_run(args) -> int:
             return interrupted_code(e)
         elapsed = time.perf_counter() - start
         run_ids = [r.run_id for r in all_runs]
-        runs = store.runs_frame(run_ids)
+        runs = store.runs_frame(run_ids, suite=suite.name)  # labelled with this suite, shared runs too
         try:
             table = write_report(out, f"ganopt suite `{suite.name}`", runs, store.records_frame(run_ids),
                                  store.samples(run_ids), store.declarations(), suite.references)
@@ -523,6 +535,7 @@ def train_suite(store: Store, suite: Suite, execution: Execution, env: dict) -> 
 def train_pending(store: Store, suite_name: str, stacks: list, execution: Execution, env: dict, what: str = "") -> int:
     """Train the runs the store does not have yet (all with --force); return how many."""
     run_ids = [r.run_id for stack in stacks for r in stack.runs]
+    store.join_suite(suite_name, run_ids)  # runs another suite already trained belong to this one too
     finished = {} if execution.force else {k: v for k, v in store.statuses(run_ids).items() if v in FINISHED}
     pending = remaining(stacks, finished)
     n_pending = sum(len(stack.runs) for stack in pending)

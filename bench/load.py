@@ -40,7 +40,10 @@ def load(path: Path, suite: str | None = None, *, records: bool = True, samples:
         loaded = Loaded(runs, curves if records else curves.iloc[0:0], declarations)
     elif path.is_file():
         with Store(path, readonly=True) as store:
-            runs = _of_suite(store.runs_frame(), suite, path)
+            runs = store.runs_frame(suite=suite)
+            if suite is not None and runs.empty:
+                has = store.suites()
+                raise StoreError(f"{path} has no runs of suite {suite!r}" + (f"; it has: {', '.join(has)}" if has else ""))
             ids = list(runs["run_id"])
             loaded = Loaded(runs, store.records_frame(ids) if records else pd.DataFrame(columns=CURVE_COLUMNS),
                             store.declarations(), store.samples(ids) if samples else {})

@@ -35,6 +35,12 @@ def _column_type(name: str) -> str:
     return "REAL" if name in _REAL else "INTEGER" if name in _INT else "TEXT"
 
 
+# Which suites each run belongs to: a run (one protocol, one id) that two suites share is trained
+# once and is a member of both.  Added within v2: a v2 store written before it gets it when opened
+# for writing, and until then its runs belong to the suite in their `suite` column (the last one
+# that trained them).
+SUITE_RUNS = "CREATE TABLE IF NOT EXISTS suite_runs (suite TEXT, run_id TEXT, PRIMARY KEY (suite, run_id));"
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs ({", ".join(f"{c} {_column_type(c)}" for c in RUN_COLUMNS)}, PRIMARY KEY (run_id));
@@ -44,4 +50,5 @@ CREATE TABLE IF NOT EXISTS metric_values (run_id TEXT, step INTEGER, name TEXT, 
     PRIMARY KEY (run_id, step, name));
 CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, declarations TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+{SUITE_RUNS}
 """

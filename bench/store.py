@@ -44,7 +44,7 @@ from ganopt.train import StackResult, declarations
 
 from .files import WriteError
 from .schema import (EVALUATION_COLUMNS, FINISHED, RUN_COLUMNS, SCHEMA, SCHEMA_VERSION,  # noqa: F401 (re-exported)
-                     STRATEGY_COLUMNS, TABLE_COLUMNS)
+                     STRATEGY_COLUMNS, SUITE_RUNS, TABLE_COLUMNS)
 from .spec import RunSpec
 
 DEFAULT_STORE = Path("results") / "ganopt.sqlite"
@@ -243,6 +243,7 @@ class Store:
         else:
             self._refuse_other_versions()
         self._check_complete()
+        self.db.execute(SUITE_RUNS)
 
     def close(self) -> None:
         self.db.close()
@@ -264,11 +265,31 @@ class Store:
             out.update(dict(self.db.execute(query, chunk).fetchall()))
         return out
 
-    def runs_frame(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+    def join_suite(self, suite: str, run_ids: list[str]) -> None:
+        """Make the runs members of `suite` (those it shares with another suite stay members of both)."""
+        with self._writing(), self.db:
+            self.db.executemany("INSERT OR IGNORE INTO suite_runs VALUES (?, ?)", [(suite, r) for r in run_ids])
+
+    def suites(self) -> list[str]:
+        """Every suite with a run in the store."""
+        return sorted({row[0] for row in self.db.execute(self._members_sql()) if row[0] is not None})
+
+    def _members_sql(self) -> str:
+        """(suite, run_id) pairs: the membership table, and each run's own column (a store
+        written before the table, or opened read-only since, has only that)."""
+        has_table = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='suite_runs'").fetchone()
+        return "SELECT suite, run_id FROM runs" + (" UNION SELECT suite, run_id FROM suite_runs" if has_table else "")
+
+    def runs_frame(self, run_ids: list[str] | None = None, suite: str | None = None) -> pd.DataFrame:
         """One row per run with its declared hyperparameters (consensus's gamma, a plugin's
         alpha: each strategy setting beyond the fixed columns) and its final metrics (its last
-        evaluation's) as columns."""
-        runs = _with_hyperparameters(pd.read_sql_query("SELECT * FROM runs", self.db))
+        evaluation's) as columns.  `suite`: only that suite's members, labelled with it."""
+        runs = pd.read_sql_query("SELECT * FROM runs", self.db)
+        if suite is not None:
+            members = {row[0] for row in self.db.execute(
+                f"SELECT run_id FROM ({self._members_sql()}) WHERE suite = ?", (suite,))}
+            runs = runs[runs["run_id"].isin(members)].assign(suite=suite).reset_index(drop=True)
+        runs = _with_hyperparameters(runs)
         final = pd.read_sql_query(
             "SELECT v.run_id, v.name, v.value FROM metric_values v JOIN "
             "(SELECT run_id, MAX(step) AS step FROM evaluations GROUP BY run_id) last "

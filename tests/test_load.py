@@ -120,3 +120,44 @@ def test_where_each_rate_came_from_is_recorded_at_expansion_and_reported_from_th
     assert rate_notes(runs.drop(columns="lr_source"))[0].endswith(
         "not recorded (stored before ganopt recorded where rates came from): gd, mine, plain.")
     assert (runs["planned_steps"] == 2).all() and (runs["precision"] == "fp32").all()
+
+
+@pytest.mark.slow
+def test_a_run_two_suites_share_belongs_to_both(tmp_path):
+    """Issue 28, item 3: suite alpha (gd, adam), then suite beta (gd, extragradient) into one
+    store: beta's gd runs are skipped as already there, yet beta's report, `report --suite beta`
+    and load_results(suite="beta") hold gd and extragradient, labelled beta; alpha keeps its gd."""
+    from helpers import run_bench
+
+    store = tmp_path / "s.sqlite"
+    for name, strategies in (("alpha", '"gd", "adam"'), ("beta", '"gd", "extragradient"')):
+        (tmp_path / f"{name}.toml").write_text(f'problems = ["bilinear"]\nstrategies = [{strategies}]\n'
+                                               'seeds = 2\nsteps = 20\n')
+        result = run_bench("run", "--suite", str(tmp_path / f"{name}.toml"), "--store", str(store),
+                           "--out", str(tmp_path / name), "--quiet")
+        assert result.returncode == 0, result.stderr
+    assert "2 of 4 runs are already in" in result.stderr  # beta's gd: trained once, by alpha
+    summary = pd.read_csv(tmp_path / "beta" / "summary.csv")
+    assert sorted(set(summary["strategy"])) == ["extragradient", "gd"] and set(summary["suite"]) == {"beta"}
+    for suite, strategies in (("beta", ["extragradient", "gd"]), ("alpha", ["adam", "gd"])):
+        runs = load_results(store, suite=suite).runs
+        assert sorted(set(runs["strategy"])) == strategies and set(runs["suite"]) == {suite} and len(runs) == 4
+    report = run_bench("report", str(store), "--suite", "beta", "--out", str(tmp_path / "again"))
+    assert report.returncode == 0, report.stderr
+    assert sorted(set(pd.read_csv(tmp_path / "again" / "summary.csv")["strategy"])) == ["extragradient", "gd"]
+
+
+def test_a_suite_narrowed_by_flags_runs_as_its_own_suite(tmp_path, monkeypatch, capsys):
+    """Issue 28, item 3: `run --problems bilinear` (the README's example) neither joins the
+    quick suite's runs nor overwrites results/quick/: it runs as suite quick-custom."""
+    from bench import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)
+    assert cli.main(["run", "--problems", "bilinear", "--strategies", "gd", "--seeds", "1", "--steps", "3",
+                     "--quiet"]) == 0
+    assert (tmp_path / "results" / "quick-custom" / "summary.csv").is_file()
+    assert not (tmp_path / "results" / "quick").exists()
+    with Store(tmp_path / "results" / "ganopt.sqlite", readonly=True) as store:
+        assert store.suites() == ["quick-custom"]
+    assert "suite quick-custom" in capsys.readouterr().err
