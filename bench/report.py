@@ -318,6 +318,39 @@ def label_precisions(budgeted: pd.DataFrame) -> pd.DataFrame:
     return budgeted.assign(strategy=budgeted["strategy"].where(~other, budgeted["strategy"] + "@" + precision))
 
 
+# What makes two runs of one strategy name different experiments (the precision aside:
+# label_precisions): their budget, schedule, problem options and every strategy setting but the
+# rates (the declared hyperparameters too: the columns the loader read from each run's spec).
+VARIANT_COLUMNS = ("planned_steps", "lr_schedule", "options", "scheme", "base", "estimate", "lr_ratio",
+                   "beta", "beta1", "beta2", "eps", "d_steps")
+
+
+def label_variants(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs of one name on one problem that differ in budget or settings (one suite run at two
+    budgets into a store, two suites defining `[strategy.mine]` differently) are not pooled: each
+    variant is a row of its own, its name followed by what sets it apart, `mine [planned_steps
+    300, gamma 2.0]`.  Tuning trials differ in their rates by design and keep their name, and
+    rates are not compared (a tuned preset's rates are its protocol's choice)."""
+    if runs.empty or "strategy" not in runs:
+        return runs
+    hyper = sorted({k for t in runs.get("spec", []) if isinstance(t, str)
+                    for k in json.loads(t).get("settings", {}).get("hyper", {})})
+    columns = [c for c in (*VARIANT_COLUMNS, *hyper) if c in runs]
+    keyed = runs[columns].astype(str)
+    tuned = runs["phase"].eq("tune") if "phase" in runs else pd.Series(False, index=runs.index)
+    labels = runs["strategy"].copy()
+    for _, group in keyed[~tuned].groupby([runs["problem"], runs["strategy"]], sort=False):
+        differing = [c for c in columns if group[c].nunique() > 1]
+        for index in group.index if differing else ():
+            labels[index] = f"{runs.at[index, 'strategy']} [" + ", ".join(
+                f"{c} {_short(group.at[index, c])}" for c in differing) + "]"
+    return runs.assign(strategy=labels)
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 40 else value[:37] + "..."
+
+
 def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFrame, samples: dict,
                  declarations: dict[str, tuple], references: list | None = None) -> str:
     """Write summary.csv, curves.csv, declarations.json, summary.md, report.html and every plot
@@ -326,7 +359,7 @@ def write_report(out: Path, title: str, runs: pd.DataFrame, records: pd.DataFram
     out.mkdir(parents=True, exist_ok=True)
     cards = scorecards(runs["problem"], declarations)
     provenance = write_provenance(out, runs, cards)
-    budgeted = label_precisions(runs)  # the loader read each run's spec once (planned_steps, precision, …)
+    budgeted = label_variants(label_precisions(runs))  # the loader's columns: planned_steps, precision, …
     runs = runs.assign(strategy=budgeted["strategy"])
     files.write_csv(out / "summary.csv", budgeted.drop(columns=[c for c in SUMMARY_DROP if c in runs.columns]))
     curves = curves_with_ids(runs, records)

@@ -130,3 +130,32 @@ def test_a_pipe_or_newline_in_a_name_keeps_its_markdown_row_whole():
     for line in lines:  # every row has exactly the header's unescaped separators
         assert len([i for i, ch in enumerate(line) if ch == "|" and (i == 0 or line[i - 1] != "\\")]) == 3, line
     assert lines[2] == "| a\\|b | 3 |" and lines[3] == "| c d | 2 |" and lines[4] == "| e\\\\\\|f | 1 |"
+
+
+def test_one_strategy_run_at_two_budgets_or_with_two_settings_is_two_rows(tmp_path):
+    """Issue 28, item 2: a suite run with --steps 100 and again with --steps 300 into one store,
+    or two suites defining [strategy.mine] differently, are reported apart, never pooled."""
+    import torch
+
+    from bench.execute import run_stack
+    from bench.load import load
+    from bench.report import write_report
+    from bench.spec import suite_from_data
+    from bench.store import Store
+
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        for steps, gamma in ((4, 1.0), (6, 1.0), (4, 2.0)):
+            suite = suite_from_data({"problems": ["bilinear"], "strategies": ["gd", "mine"], "seeds": 2,
+                                     "steps": steps, "strategy": {"mine": {"like": "consensus", "gamma": gamma}}})
+            for stack in suite.stacks:
+                store.save_stack("s", stack.runs, run_stack(stack, torch.device("cpu")), {})
+    loaded = load(path)
+    write_report(tmp_path / "out", "t", loaded.runs, loaded.records, {}, loaded.declarations)
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert summary["strategy"].value_counts().to_dict() == {
+        "gd [planned_steps 4]": 2, "gd [planned_steps 6]": 2, "mine [planned_steps 4, gamma 1.0]": 2,
+        "mine [planned_steps 6, gamma 1.0]": 2, "mine [planned_steps 4, gamma 2.0]": 2}
+    rows = [line for line in (tmp_path / "out" / "summary.md").read_text().splitlines()
+            if line.startswith("|") and "[planned_steps" in line]
+    assert len(rows) == 5  # five rows of the table, one per variant
