@@ -4,8 +4,9 @@
 
 It imports ganopt from TREE (a checkout: the base's or the change's), so that the same harness
 times both sides' code; it uses only ganopt's public API, which both sides share.  Each STEP is
-PROBLEM/SCHEME/BASE/K=N; the last line of stdout is a JSON object STEP -> median seconds per
-step.  Nothing from bench is imported: a base checkout may not have this file.
+PROBLEM/SCHEME/BASE/K=N.  It builds and warms up every step, prints "ready", then for each STEP
+read from stdin times it and prints the median seconds of its single calls (one line); it ends
+at the end of stdin.  Nothing from bench is imported: a base checkout may not have this file.
 """
 
 import json
@@ -27,7 +28,7 @@ from ganopt.schemes import make_scheme  # noqa: E402
 from ganopt.stack import Stack  # noqa: E402
 
 WARMUP_STEPS = 3
-MIN_CALLS = 5
+MIN_CALLS = 3
 
 
 def build_step(name: str, perf_options: dict):
@@ -54,8 +55,6 @@ def build_step(name: str, perf_options: dict):
 def median_seconds(step, seconds: float) -> float:
     """Median seconds of single calls over at least `seconds` (and MIN_CALLS calls): a moment
     when another process took the core moves a few calls, not the median."""
-    for _ in range(WARMUP_STEPS):
-        step()
     times, start = [], time.perf_counter()
     while len(times) < MIN_CALLS or time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
@@ -68,7 +67,13 @@ def main() -> None:
     if not Path(ganopt.__file__).resolve().is_relative_to(TREE):
         sys.exit(f"error: ganopt was imported from {ganopt.__file__}, not from {TREE}")
     perf_options, seconds = json.loads(sys.argv[2]), float(sys.argv[3])
-    print(json.dumps({name: median_seconds(build_step(name, perf_options), seconds) for name in sys.argv[4:]}))
+    steps = {name: build_step(name, perf_options) for name in sys.argv[4:]}
+    for step in steps.values():
+        for _ in range(WARMUP_STEPS):
+            step()
+    print("ready", flush=True)
+    for line in sys.stdin:  # the parent asks for one step at a time, alternating with the other side
+        print(json.dumps(median_seconds(steps[line.strip()], seconds)), flush=True)
 
 
 if __name__ == "__main__":

@@ -203,9 +203,11 @@ def _add_counts_and_ab(commands) -> None:
     ab.add_argument("change", type=path_arg, help="the changed checkout")
     _add_step_selection(ab, "16")
     ab.add_argument("--pairs", type=int, default=abtest.DEFAULT_PAIRS,
-                    help=f"timing processes per side, in the order ABBA... (default {abtest.DEFAULT_PAIRS}, at least 5)")
+                    help=f"timing processes per side, one pair at a time (default {abtest.DEFAULT_PAIRS}, at least 5)")
+    ab.add_argument("--rounds", type=int, default=abtest.DEFAULT_ROUNDS,
+                    help=f"alternating measurements of each step per pair of processes (default {abtest.DEFAULT_ROUNDS})")
     ab.add_argument("--seconds", type=float, default=abtest.DEFAULT_SECONDS,
-                    help=f"timing seconds per step per process (default {abtest.DEFAULT_SECONDS})")
+                    help=f"timing seconds per measurement, at least 3 calls (default {abtest.DEFAULT_SECONDS})")
     ab.add_argument("--alpha", type=float, default=abtest.DEFAULT_ALPHA, help="one-sided p at most (default 0.01)")
     ab.add_argument("--min-slowdown", type=float, default=abtest.DEFAULT_MIN_SLOWDOWN,
                     help="relative slowdown at least (default 0.10: 10%%)")
@@ -245,14 +247,17 @@ def cmd_ab(args) -> int:
         if not (tree / "ganopt" / "__init__.py").is_file():
             raise SpecError(f"{flag} {tree} is not a ganopt checkout (no ganopt/__init__.py)")
     if args.pairs < 5:
-        raise SpecError(f"--pairs must be at least 5 (a one-sided test of fewer cannot reach p <= 0.01), got {args.pairs}")
+        raise SpecError(f"--pairs must be at least 5 (timing processes per side), got {args.pairs}")
+    if args.rounds < 1:
+        raise SpecError(f"--rounds must be at least 1, got {args.rounds}")
     if not args.seconds > 0 or not 0 < args.alpha < 1 or args.min_slowdown < 0:
         raise SpecError("--seconds must be positive, --alpha in (0, 1), --min-slowdown >= 0")
     names = step_keys(args)
     trees = {"base": args.base.resolve(), "change": args.change.resolve()}
-    print(f"A/B timing: {trees['base']} (base) against {trees['change']} (change), {args.pairs} processes each")
+    print(f"A/B timing: {trees['base']} (base) against {trees['change']} (change), {args.pairs} processes "
+          f"each, {args.rounds} alternating measurements per step in each")
     try:
-        samples = abtest.run_ab(trees, names, args.pairs, args.seconds, args.threads,
+        samples = abtest.run_ab(trees, names, args.pairs, args.rounds, args.seconds, args.threads,
                                 progress=lambda line: print(line, flush=True))
     except abtest.ABError as e:
         print(f"error: {e}", file=sys.stderr)
