@@ -34,6 +34,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganopt import get_problem
 from ganopt.graphs import EagerStep
+from ganopt.problems import PROBLEMS
+from ganopt.schemes import SCHEMES
+from ganopt.updates import BASE_UPDATES
 
 from . import perf
 
@@ -114,6 +117,10 @@ def count_one_step(step, stack) -> dict:
 def count_step(problem_name: str, scheme: str, base: str, k: int) -> dict:
     """The counters of one step of the perf nets (bench.perf.PERF_OPTIONS where the problem takes
     them), as `bench perf` builds it, after WARMUP_STEPS steps, on one intra-op thread."""
+    for what, name, known in (("problem", problem_name, PROBLEMS), ("scheme", scheme, SCHEMES),
+                              ("base update", base, BASE_UPDATES)):
+        if name not in known:  # a plugin's, whose file was not loaded
+            raise CountsError(f"unknown {what} {name!r} (a plugin's? pass --plugin FILE.py)")
     strategy = perf.strategy_for(scheme, base)
     if strategy is None:
         raise CountsError(f"the scheme {scheme!r} does not work with the base update {base!r}")
