@@ -9,6 +9,7 @@ terminated by SIGTERM (128 + the signal, as a shell reports it; finished stacks 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import sys
@@ -211,6 +212,8 @@ def _add_counts_and_ab(commands) -> None:
     ab.add_argument("--alpha", type=float, default=abtest.DEFAULT_ALPHA, help="one-sided p at most (default 0.01)")
     ab.add_argument("--min-slowdown", type=float, default=abtest.DEFAULT_MIN_SLOWDOWN,
                     help="relative slowdown at least (default 0.10: 10%%)")
+    ab.add_argument("--samples", type=path_arg, metavar="FILE.json",
+                    help="also write every measurement: {step: [[base s, change s], ...]} in the order taken")
     add_threads(ab)
 
 
@@ -262,6 +265,9 @@ def cmd_ab(args) -> int:
     except abtest.ABError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if args.samples is not None:  # the raw pairs, to study the gate's errors later
+        args.samples.parent.mkdir(parents=True, exist_ok=True)
+        args.samples.write_text(json.dumps(samples, indent=1) + "\n")
     rows = abtest.decide(samples, args.alpha, args.min_slowdown)
     print("\n".join(abtest.table(rows, args.alpha, args.min_slowdown)))
     slower = [r["step"] for r in rows if r["slower"]]

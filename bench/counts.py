@@ -14,9 +14,11 @@ whole stack:
 - `saved_bytes`: bytes of the tensors autograd saved for backward (the activations a step keeps
   alive until its backward pass: most of its peak memory).
 
-None of them depends on timing or on the CPU kind (the count runs with one intra-op thread so
-that ganopt.rng's per-run draws stay on this thread, where the modes see them), so they are
-compared with zero tolerance on any machine.  They do depend on the torch version (its
+None of them is a time: they are what the code asks of the machine, not how fast the machine
+does it, so they are compared with zero tolerance on any machine (the count runs with one
+intra-op thread, so that ganopt.rng's per-run draws stay on this thread, where the modes see
+them, whatever the machine's cores).  Repeats in separate processes agree to the byte; so far
+they have been recorded on one CPU kind (an AVX-512 AMD EPYC).  They do depend on the torch version (its
 decompositions decide what `aten_ops` sees); the file records the version it was made with.
 """
 

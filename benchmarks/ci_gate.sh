@@ -45,6 +45,7 @@ python -m bench run --suite quick "${steps[@]}" --store "$out/change.sqlite" --o
 python -m bench compare "$out/base.sqlite" "$out/change.sqlite" --suite quick || failed "bench compare"
 
 echo "== 3. A/B timing against $base_ref" >&2
-python -m bench ab "$out/base-src" . "${gated[@]}" --k 16 "${ab_options[@]}" | tee "$out/ab.txt" \
+python -m bench ab "$out/base-src" . "${gated[@]}" --k 16 --samples "$out/ab-samples.json" "${ab_options[@]}" \
+    | tee "$out/ab.txt" \
     || failed "A/B timing"
 exit $status

@@ -94,7 +94,7 @@ def test_a_changed_counter_is_named_before_and_after(tmp_path):
 
 
 def noisy_pairs(slowdown: float, n: int = 20) -> list[tuple[float, float]]:
-    """(base, change) seconds whose shared load swings 2x from pair to pair, and whose own
+    """(base, change) seconds whose shared load swings 3x from pair to pair, and whose own
     noise is +-3%: what adjacent measurements on a busy machine look like."""
     out = []
     for i in range(n):
