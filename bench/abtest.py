@@ -73,12 +73,18 @@ class Timer:
         return line.strip()
 
     def seconds(self, step: str) -> float:
-        self.process.stdin.write(step + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(step + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:  # the process died: _read names why
+            pass
         return float(self._read(step))
 
     def close(self) -> None:
-        self.process.stdin.close()
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
         self.process.wait()
 
 
