@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shutil
 import signal
 import sys
@@ -29,7 +30,7 @@ from ganopt.updates import BASE_UPDATES
 
 from . import compare as compare_mod
 from .load import load
-from . import executors, perf, perfgate
+from . import abtest, counts, executors, perf, perfgate
 from .execute import execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks, remaining, work
@@ -67,6 +68,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_tune(commands)
     _add_report_and_compare(commands)
     _add_perf(commands)
+    _add_counts_and_ab(commands)
     return parser
 
 
@@ -179,6 +181,104 @@ def _add_perf(commands) -> None:
     perf.add_argument("--out", type=path_arg, default=Path("results") / "perf")
 
 
+GATED_SCHEMES = "simultaneous,alternating,extragradient,optimistic,past-extragradient"
+
+
+def _add_step_selection(parser, k: str) -> None:
+    parser.add_argument("--problems", default="ring8", help="comma-separated problems (default ring8)")
+    parser.add_argument("--k", default=k, help=f"comma-separated stack sizes (default {k})")
+    parser.add_argument("--schemes", default=GATED_SCHEMES, help=f"comma-separated schemes (default {GATED_SCHEMES})")
+    parser.add_argument("--bases", default="adam", help="comma-separated base updates (default adam)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                        help="a Python file that registers schemes or base updates (repeatable)")
+
+
+def _add_counts_and_ab(commands) -> None:
+    count = commands.add_parser("counts", help="exact cost counters of the benchmarked steps (no timing)")
+    _add_step_selection(count, "1,16")
+    what = count.add_mutually_exclusive_group()
+    what.add_argument("--check", type=path_arg, metavar="FILE",
+                      help="count FILE's steps and exit 1 naming every counter that differs (zero tolerance)")
+    what.add_argument("--save", type=path_arg, metavar="FILE", help="count the selected steps and write FILE")
+    ab = commands.add_parser("ab", help="time a base and a change checkout alternately; exit 1 if slower")
+    ab.add_argument("base", type=path_arg, help="the base checkout (a git worktree of the base commit)")
+    ab.add_argument("change", type=path_arg, help="the changed checkout")
+    _add_step_selection(ab, "16")
+    ab.add_argument("--pairs", type=int, default=abtest.DEFAULT_PAIRS,
+                    help=f"timing processes per side, one pair at a time (default {abtest.DEFAULT_PAIRS}, at least 5)")
+    ab.add_argument("--rounds", type=int, default=abtest.DEFAULT_ROUNDS,
+                    help=f"alternating measurements of each step per pair of processes (default {abtest.DEFAULT_ROUNDS})")
+    ab.add_argument("--seconds", type=float, default=abtest.DEFAULT_SECONDS,
+                    help=f"timing seconds per measurement, at least 3 calls (default {abtest.DEFAULT_SECONDS})")
+    ab.add_argument("--alpha", type=float, default=abtest.DEFAULT_ALPHA, help="one-sided p at most (default 0.01)")
+    ab.add_argument("--min-slowdown", type=float, default=abtest.DEFAULT_MIN_SLOWDOWN,
+                    help="relative slowdown at least (default 0.10: 10%%)")
+    ab.add_argument("--samples", type=path_arg, metavar="FILE.json",
+                    help="also write every measurement: {step: [[base s, change s], ...]} in the order taken")
+    add_threads(ab)
+
+
+def step_keys(args) -> list[str]:
+    problems, ks, schemes, bases = selected_steps(args)
+    return [counts.key(p, s, b, k) for p in problems for s in schemes for b in bases for k in ks
+            if perf.strategy_for(s, b) is not None]
+
+
+def cmd_counts(args) -> int:
+    progress = lambda line: print(line, flush=True)  # noqa: E731
+    if args.check is None:
+        names = step_keys(args)
+        if not names:
+            raise SpecError("no step to count: every selected scheme refuses every selected base update")
+        measured = counts.measure(names, progress)
+        if args.save is not None:
+            counts.save(args.save, measured)
+            print(f"wrote {args.save}", file=sys.stderr)
+        return 0
+    try:
+        names = list(counts.read(args.check)["steps"])
+        for plugin in args.plugin:
+            load_plugin(Path(plugin), "--plugin")
+        passed, lines = counts.check(args.check, counts.measure(names, progress))
+    except counts.CountsError as e:
+        raise SpecError(f"--check {e}") from None
+    print("\n".join(lines), file=sys.stdout if passed else sys.stderr)
+    return 0 if passed else 1
+
+
+def cmd_ab(args) -> int:
+    for flag, tree in (("base", args.base), ("change", args.change)):
+        if not (tree / "ganopt" / "__init__.py").is_file():
+            raise SpecError(f"{flag} {tree} is not a ganopt checkout (no ganopt/__init__.py)")
+    if args.pairs < 5:
+        raise SpecError(f"--pairs must be at least 5 (timing processes per side), got {args.pairs}")
+    if args.rounds < 1:
+        raise SpecError(f"--rounds must be at least 1, got {args.rounds}")
+    if not args.seconds > 0 or not 0 < args.alpha < 1 or args.min_slowdown < 0:
+        raise SpecError("--seconds must be positive, --alpha in (0, 1), --min-slowdown >= 0")
+    names = step_keys(args)
+    trees = {"base": args.base.resolve(), "change": args.change.resolve()}
+    print(f"A/B timing: {trees['base']} (base) against {trees['change']} (change), {args.pairs} processes "
+          f"each, {args.rounds} alternating measurements per step in each")
+    try:
+        samples = abtest.run_ab(trees, names, args.pairs, args.rounds, args.seconds, args.threads,
+                                progress=lambda line: print(line, flush=True))
+    except abtest.ABError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.samples is not None:  # the raw pairs, to study the gate's errors later
+        args.samples.parent.mkdir(parents=True, exist_ok=True)
+        args.samples.write_text(json.dumps(samples, indent=1) + "\n")
+    rows = abtest.decide(samples, args.alpha, args.min_slowdown)
+    print("\n".join(abtest.table(rows, args.alpha, args.min_slowdown)))
+    slower = [r["step"] for r in rows if r["slower"]]
+    if slower:
+        print(f"performance regression: {', '.join(slower)} slower than the base (table above)", file=sys.stderr)
+        return 1
+    print("no step significantly slower than the base", file=sys.stderr)
+    return 0
+
+
 def cmd_report(args) -> int:
     path: Path = args.path
     loaded = load(path, args.suite, samples=True)  # reading results never changes a store
@@ -251,9 +351,9 @@ def check_baseline_files(baseline: Path | None, save_baseline: Path | None) -> N
             raise SpecError(f"{flag} {e}{hint}") from None
 
 
-def cmd_perf(args) -> int:
-    device = resolve_device(args.device)
-    set_threads(args)
+def selected_steps(args) -> tuple[list[str], list[int], list[str], list[str]]:
+    """--problems, --k, --schemes and --bases (after --plugin), each name checked: the steps that
+    `perf`, `counts` and `ab` measure."""
     problems = [p for p in args.problems.split(",") if p]
     for name in problems:
         if name not in PROBLEMS:
@@ -274,6 +374,13 @@ def cmd_perf(args) -> int:
     for base in bases:
         if base not in BASE_UPDATES:
             raise SpecError(f"--bases: unknown base update {base!r}; valid: {', '.join(sorted(BASE_UPDATES))}")
+    return problems, ks, schemes, bases
+
+
+def cmd_perf(args) -> int:
+    device = resolve_device(args.device)
+    set_threads(args)
+    problems, ks, schemes, bases = selected_steps(args)
     if not args.seconds > 0:
         raise SpecError("--seconds must be positive")
     check_folder(args.out, "--out")
@@ -622,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "counts":
+            return cmd_counts(args)
+        if args.command == "ab":
+            return cmd_ab(args)
         return cmd_run(args)
     except (SpecError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)

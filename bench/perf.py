@@ -194,9 +194,7 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
     runs it; the matmuls are recorded from the eager step."""
     problem = get_problem(problem_name)
     opts = problem.check_options(options)
-    strategy = strategy.resolve(problem.default_lr(opts))
-    strategy = dataclasses.replace(strategy, lr_g=strategy.lr_g * 0.1, lr_d=strategy.lr_d * 0.1)
-    stack, scheme = _build_stack(problem, opts, strategy, k, device)
+    stack, scheme = build_stack(problem, opts, perf_strategy(strategy, problem, opts), k, device)
     game = stack.game
 
     step = EagerStep(stack, scheme, device, precision)  # as training runs it: divergence check included
@@ -210,7 +208,7 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
     flops, saved = _count_flops(step), _saved_activation_bytes(step)
     evals = _evals_per_step(stack, scheme)
     if cuda_graphs:  # a fresh stack: autograd nodes of the eager steps above must not reach into the capture
-        stack, scheme = _build_stack(problem, opts, strategy, k, device)
+        stack, scheme = build_stack(problem, opts, perf_strategy(strategy, problem, opts), k, device)
         step = GraphedStep(stack, scheme, device, precision)
         for _ in range(GRAPH_WARMUP + 1):  # eager warm-ups, then the capture
             step()
@@ -225,7 +223,14 @@ def stacked(problem_name: str, options: dict, strategy: Strategy, k: int, device
             "matmuls_per_step": n_matmuls}
 
 
-def _build_stack(problem, opts: dict, strategy: Strategy, k: int, device: torch.device):
+def perf_strategy(strategy: Strategy, problem, opts: dict) -> Strategy:
+    """The strategy at a tenth of the problem's default rates: no run of a timed or counted step
+    diverges (a frozen run would change what the step does)."""
+    strategy = strategy.resolve(problem.default_lr(opts))
+    return dataclasses.replace(strategy, lr_g=strategy.lr_g * 0.1, lr_d=strategy.lr_d * 0.1)
+
+
+def build_stack(problem, opts: dict, strategy: Strategy, k: int, device: torch.device):
     game = problem.build(opts, torch.arange(k, dtype=torch.int64), strategy.estimate == "full", device)
     stack = Stack(game, [strategy] * k, device)
     return stack, make_scheme(strategy.scheme, stack, strategy.d_steps)

@@ -3,9 +3,10 @@
 - pytest-benchmark times one stacked training step per scheme; CI compares against the
   committed baseline (benchmarks/.baseline) and fails past the threshold in pyproject.toml,
   which was set from the spread of 10 repeated runs on the CI machine kind.
-- Ratio gates compare two measurements taken interleaved in this process, so a busy or slow
-  machine slows both sides alike: stacking must pay (per-run cost at K = 16 well below K = 1)
-  and an extragradient step must cost about two simultaneous steps, not more.
+- A ratio gate compares two measurements taken interleaved in this process, so a busy or slow
+  machine slows both sides alike: stacking must pay (per-run cost at K = 16 well below K = 1).
+- An exact gate: an extragradient step costs two simultaneous steps' gradient evaluations and
+  matmul FLOPs, counted (bench.counts), not timed.
 """
 
 import statistics
@@ -14,6 +15,7 @@ import time
 import pytest
 import torch
 
+from bench import counts
 from ganopt import get_problem, get_strategy
 from ganopt.schemes import SCHEMES
 from ganopt.stack import Stack
@@ -23,7 +25,7 @@ PRESET = {"simultaneous": "adam", "alternating": "alt-adam", "extragradient": "e
           "optimistic": "optimistic-adam", "past-extragradient": "past-extragradient"}
 
 
-def make_step(scheme: str, k: int):
+def make_step(scheme: str, k: int, with_stack: bool = False):
     problem = get_problem("ring8")
     strategy = get_strategy(PRESET[scheme]).resolve(problem.lr)
     game = problem.build(problem.check_options(OPTIONS), torch.arange(k), False, "cpu")
@@ -36,7 +38,7 @@ def make_step(scheme: str, k: int):
 
     for _ in range(3):
         step()
-    return step
+    return (step, stack) if with_stack else step
 
 
 @pytest.mark.parametrize("scheme", list(PRESET))
@@ -64,7 +66,14 @@ def test_gate_stacking_pays_per_run():
     assert per_run_ratio < 0.6, f"stacking stopped paying: per-run cost at K=16 is {per_run_ratio:.2f}x K=1"
 
 
-def test_gate_extragradient_costs_about_two_simultaneous_steps():
-    sim, eg = interleaved_seconds(make_step("simultaneous", 16), make_step("extragradient", 16))
-    print(f"extragradient / simultaneous: {eg / sim:.3f}")
-    assert eg / sim < 2.5, f"an extragradient step costs {eg / sim:.2f}x a simultaneous one (target <= 2.2)"
+def test_gate_extragradient_costs_exactly_two_simultaneous_steps():
+    """Counted, not timed (a timed ratio of these two steps spread from 2.0 to 2.5 under load):
+    an extragradient step evaluates the field twice and runs twice the matmul FLOPs of a
+    simultaneous step, exactly; any extra pass shows in benchmarks/counts.json's other counters."""
+    cost = {}
+    for scheme in ("simultaneous", "extragradient"):
+        step, stack = make_step(scheme, 16, with_stack=True)
+        cost[scheme] = counts.count_one_step(step, stack)
+    sim, eg = cost["simultaneous"], cost["extragradient"]
+    assert (sim["grad_evals"], eg["grad_evals"]) == (1.0, 2.0)
+    assert eg["flops"] == 2 * sim["flops"], f"extragradient runs {eg['flops'] / sim['flops']:.3f}x the FLOPs"

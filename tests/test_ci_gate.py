@@ -1,5 +1,6 @@
-"""The GitHub workflow's commands, run for real on a short budget: its one script runs the quick
-suite on this checkout and on a base commit, compares them, and runs the normalized perf gate."""
+"""The GitHub workflow's commands, run for real on a short budget: its one script checks the exact
+counters, runs the quick suite on this checkout and on a base commit, compares them, and times
+the two alternately (A/B)."""
 
 import subprocess
 
@@ -28,13 +29,15 @@ def test_the_workflow_runs_the_gate_script_with_a_cpu_build_of_torch():
 @pytest.mark.skipif(not in_git_checkout(), reason="the gate checks out its base commit with git worktree")
 def test_the_gate_script_runs_end_to_end_against_head(tmp_path):
     out = tmp_path / "ci"
-    env = {**ENV, "GANOPT_CI_STEPS": "20", "GANOPT_CI_OUT": str(out)}
+    env = {**ENV, "GANOPT_CI_STEPS": "20", "GANOPT_CI_OUT": str(out),
+           "GANOPT_CI_AB": "--schemes simultaneous --rounds 1 --seconds 0.01"}
     result = subprocess.run([str(SCRIPT), "HEAD"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for side in ("change", "base"):
         assert (out / side / "summary.csv").is_file()
     assert "no significant regression" in result.stderr
-    assert (out / "perf" / "perf.csv").is_file()
-    assert "normalized cost" in result.stdout or "no baseline for this CPU kind" in result.stdout
+    assert "exact counters: 10 step(s) x 6 counters equal" in result.stdout
+    assert "no step significantly slower than the base" in result.stderr
+    assert "A/B step times" in (out / "ab.txt").read_text()
     listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
     assert str(out / "base-src") not in listed  # the base worktree is removed again

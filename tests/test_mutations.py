@@ -154,3 +154,15 @@ def test_compare_flags_more_runs_not_done_and_only_that():
 
     assert flagged(healthy, broken)
     assert not flagged(broken, healthy) and not flagged(healthy, healthy)
+
+
+def test_compare_flags_more_gradient_evaluations_and_shows_wall_time_without_judging_it():
+    """Issue 29, item 4: gradient evaluations are counted exactly, so their rise is a regression;
+    wall time of suites run one after the other is not comparable (the A/B timing of `bench ab`
+    decides), so even a 3x slower wall time is shown, not flagged.  Kills: wall_s gated again,
+    or grad_evals ungated."""
+    card = Scorecard((SCORE,), Target("", ""))
+    base = frame({"s": [0.5, 0.5, 0.5]}, "score")
+    rows = compare_runs(base, base.assign(wall_s=3.0, grad_evals=20.0), {"p": card}).set_index("metric")
+    assert rows.loc["wall_s", "change"] == 3.0 and not rows.loc["wall_s", "regression"]
+    assert rows.loc["grad_evals", "regression"]
