@@ -32,7 +32,7 @@ from . import executors, perf, perfgate
 from .execute import execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks, remaining, work
-from .report import failure_table, write_report
+from .report import design_text, failure_table, write_report
 from .scoring import scorecards, select_best
 from .spec import (MAX_RUNS, SpecError, Suite, available_suites, build_suite, built_in_references,
                    check_precision_on, cuda_graph_refusal, find_suite, load_plugin, read_suite_file)
@@ -376,9 +376,21 @@ def cmd_list() -> int:
         print(f"  {name:20s} {what}")
     print("\nsuites:")
     for name, path in available_suites().items():
-        description = read_suite_file(path).get("description", "")
-        print(f"  {name:20s} {description}")
+        data = read_suite_file(path)
+        print(f"  {name:20s} {data.get('description', '')}")
+        print(f"  {'':20s} design: {suite_design(name, data)}")
     return 0
+
+
+def suite_design(name: str, data: dict) -> str:
+    """What a suite file's seeds can decide per problem: the smallest p of its test beside the
+    Holm threshold for its strategies' comparisons with the best.  A `tune-` suite is read by
+    bench tune, which picks each preset's rate by its mean over tune_seeds and tests nothing."""
+    if name.startswith("tune-"):
+        return "a bench tune suite: rates chosen by the mean over tune_seeds, no test"
+    seeds = data.get("seeds", 1)
+    n = len(seeds) if isinstance(seeds, list) else int(seeds)
+    return design_text(n, len(data.get("strategies", [])) - 1)
 
 
 def _fractions(text: str | None) -> list[float] | None:
