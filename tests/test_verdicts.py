@@ -71,6 +71,10 @@ def test_two_seeds_are_too_few_for_any_test_and_the_verdict_says_undecided_not_t
     assert v.best == "a" and v.tied == [] and v.undecided == ["b"] and v.needs == 4
     assert "undecided: needs 4 seeds to tell b from it" in v.text() and "tied" not in v.text()
     assert "smallest reachable p 0.33 > Holm threshold 0.05/1 = 0.05" in v.text()
+    from bench.report import problem_table
+    runs, curves = result_set({"a": [0.9, 0.95], "b": [0.1, 0.2]})
+    runs = runs.assign(grad_evals=1000.0, wall_s=1.0, lr_g=0.1, lr_d=0.1)
+    assert list(problem_table(runs, curves, CARD, v)["strategy"]) == ["a ★", "b ?"]  # ?: undecided, not =
     four = verdict_of({"a": [0.9, 0.95, 0.91, 0.92], "b": [0.1, 0.2, 0.15, 0.12]})
     assert four.tied == [] and four.undecided == [] and "undecided" not in four.text()
 
