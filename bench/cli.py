@@ -29,7 +29,7 @@ from ganopt.updates import BASE_UPDATES
 from . import compare as compare_mod
 from .load import load
 from . import executors, perf, perfgate
-from .execute import execute_in_process, resolve_device
+from .execute import calibrate_stacks, execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks, remaining, work
 from .report import design_text, failure_table, write_report
@@ -544,6 +544,9 @@ def train_pending(store: Store, suite_name: str, stacks: list, execution: Execut
     if execution.executor == "auto" and executor == "processes":
         print(f"training the {len(stacks)} stacks in {workers} worker processes (--executor inprocess keeps them "
               "in this process)", file=sys.stderr)
+    threads = max(1, torch.get_num_threads() // workers) if executor == "processes" else None
+    if executor != "dask":  # here, on this machine: every cost key at once (Dask workers may be other machines)
+        stacks = calibrate_stacks(stacks, execution.device, threads)
     on_failure = lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env)  # noqa: E731
     if executor == "inprocess":
         execute_in_process(stacks, execution.device,
@@ -555,7 +558,6 @@ def train_pending(store: Store, suite_name: str, stacks: list, execution: Execut
     progress = None if execution.quiet else executors.printer(len(stacks))
     plugins = executors.plugin_sources(list(execution.plugins))
     if executor == "processes":
-        threads = max(1, torch.get_num_threads() // workers)
         tasks = [executors.StackTask(s, execution.device_name, execution.timeout, plugins, threads) for s in stacks]
         executors.execute_processes(stacks, tasks, workers, on_result, on_failure, progress, execution.retries)
     else:
