@@ -317,7 +317,8 @@ NOTES = [
     "A diverged run scores each metric's declared worst value (e.g. 0 modes, infinite distance); "
     "`failed` runs (error or timeout) have no metrics.",
     "`wall s / run`: the run's steps × its strategy's seconds per step measured alone (K = 1) on the same "
-    "device, so that a run's time does not depend on the stack it trained in.",
+    "device, so that a run's time does not depend on the stack it trained in; a sweep on one machine "
+    "measures all its strategies together, interleaved, so that machine load hits them alike.",
 ]
 
 
