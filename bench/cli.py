@@ -31,10 +31,10 @@ from ganopt.updates import BASE_UPDATES
 from . import compare as compare_mod
 from .load import load
 from . import abtest, counts, executors, perf, perfgate
-from .execute import execute_in_process, resolve_device
+from .execute import calibrate_stacks, execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks, remaining, work
-from .report import failure_table, write_report
+from .report import design_text, failure_table, write_report
 from .scoring import scorecards, select_best
 from .spec import (MAX_RUNS, SpecError, Suite, available_suites, build_suite, built_in_references,
                    check_precision_on, cuda_graph_refusal, find_suite, load_plugin, read_suite_file)
@@ -484,9 +484,21 @@ def cmd_list() -> int:
         print(f"  {name:20s} {what}")
     print("\nsuites:")
     for name, path in available_suites().items():
-        description = read_suite_file(path).get("description", "")
-        print(f"  {name:20s} {description}")
+        data = read_suite_file(path)
+        print(f"  {name:20s} {data.get('description', '')}")
+        print(f"  {'':20s} design: {suite_design(name, data)}")
     return 0
+
+
+def suite_design(name: str, data: dict) -> str:
+    """What a suite file's seeds can decide per problem: the smallest p of its test beside the
+    Holm threshold for its strategies' comparisons with the best.  A `tune-` suite is read by
+    bench tune, which picks each preset's rate by its mean over tune_seeds and tests nothing."""
+    if name.startswith("tune-"):
+        return "a bench tune suite: rates chosen by the mean over tune_seeds, no test"
+    seeds = data.get("seeds", 1)
+    n = len(seeds) if isinstance(seeds, list) else int(seeds)
+    return design_text(n, len(data.get("strategies", [])) - 1)
 
 
 def _fractions(text: str | None) -> list[float] | None:
@@ -658,6 +670,9 @@ def train_pending(store: Store, suite_name: str, stacks: list, execution: Execut
     if execution.executor == "auto" and executor == "processes":
         print(f"training the {len(stacks)} stacks in {workers} worker process{'es' if workers > 1 else ''} "
               "(--executor inprocess keeps them in this process)", file=sys.stderr)
+    threads = max(1, torch.get_num_threads() // workers) if executor == "processes" else None
+    if executor != "dask":  # here, on this machine: every cost key at once (Dask workers may be other machines)
+        stacks = calibrate_stacks(stacks, execution.device, threads)
     on_failure = lambda stack, status, reason: store.save_failure(suite_name, stack.runs, status, reason, env)  # noqa: E731
     if executor == "inprocess":
         execute_in_process(stacks, execution.device,
@@ -669,7 +684,6 @@ def train_pending(store: Store, suite_name: str, stacks: list, execution: Execut
     progress = None if execution.quiet else executors.printer(len(stacks))
     plugins = executors.plugin_sources(list(execution.plugins))
     if executor == "processes":
-        threads = max(1, torch.get_num_threads() // workers)
         tasks = [executors.StackTask(s, execution.device_name, execution.timeout, plugins, threads) for s in stacks]
         executors.execute_processes(stacks, tasks, workers, on_result, on_failure, progress, execution.retries)
     else:

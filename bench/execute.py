@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -94,6 +95,50 @@ def run_stack(stack: StackSpec, device: torch.device, on_progress: Callable[[int
                              "rerun the command to check them again")
     return train_stack(problem, **stack.train_arguments(), device=device, on_progress=on_progress,
                        time_limit_s=time_limit_s)
+
+
+def calibrate_stacks(stacks: list[StackSpec], device: torch.device, threads: int | None = None) -> list[StackSpec]:
+    """The stacks with every cost key of the sweep measured together (ganopt.train.calibrate_together):
+    one step of each in turn, so that load on the machine hits them alike and a run's wall seconds
+    compare with any other run's of the sweep.  Measured here with the `threads` the stacks will
+    train with (a worker's share of the cores).  If anything fails here, each stack measures its
+    own when it trains, where a failure is that stack's alone."""
+    from ganopt.train import CostJob, calibrate_together, cost_key
+
+    first: dict[tuple[int, tuple[str, str]], CostJob] = {}
+    for stack in stacks:
+        s = stack.settings
+        problem = get_problem(s.problem)
+        for run in stack.runs:  # runs of one settings object and cost key cost alike (tuning trials)
+            if not _built_in(problem, run.strategy):
+                continue
+            first.setdefault((id(s), cost_key(run.strategy)),
+                             CostJob(problem, s.options, run.strategy, run.seed, s.precision, s.cuda_graphs))
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads or saved)
+        seconds = dict(zip(first, calibrate_together(list(first.values()), device)))
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a stack that cannot build fails when it trains, and says why there
+        return stacks
+    finally:
+        torch.set_num_threads(saved)
+    return [replace(stack, step_seconds=tuple((key, t) for (owner, key), t in seconds.items()
+                                              if owner == id(stack.settings)))
+            for stack in stacks]
+
+
+def _built_in(problem, strategy) -> bool:
+    """Whether a run's step is ganopt's own code.  A plugin's step is measured only where it trains
+    (a worker, under the stack's time limit): here a step that never returns would hang the
+    sweep, and one that ends the interpreter (os._exit) would end it."""
+    from ganopt.schemes import SCHEMES
+    from ganopt.updates import BASE_UPDATES
+
+    inner = [strategy.value(k) for k, h in strategy.scheme_settings().items() if h.kind == "scheme"]  # wrapped
+    classes = (type(problem), BASE_UPDATES[strategy.base], *(SCHEMES[name] for name in (strategy.scheme, *inner)))
+    return all(c.__module__.startswith("ganopt.") for c in classes)
 
 
 def warm_up(stack: StackSpec, device: torch.device, time_limit_s: float | None = None) -> None:

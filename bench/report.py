@@ -24,8 +24,8 @@ from . import files, html, plots
 from .load import DECLARATIONS_FILE, curves_with_ids
 from .spec import LR_SOURCES
 from .scoring import FAILED, Scorecard, finished, oriented, score_diverged, scorecards
-from .stats import (bootstrap_ci, cliffs_delta, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p, still_moving,
-                    time_to_target, value_at_budget)
+from .stats import (bootstrap_ci, cliffs_delta, fisher_p, holm, mann_whitney_p, mean_and_se, min_mann_whitney_p,
+                    seeds_needed, still_moving, time_to_target, value_at_budget)
 
 SUMMARY_DROP = ["spec", "provenance", "finished"]
 ALPHA = 0.05
@@ -82,17 +82,23 @@ def at_budget(runs: pd.DataFrame, curves: pd.DataFrame, metric: Metric, x: str, 
 
 @dataclass
 class Verdict:
-    """The answer for one problem: the best strategy, who is statistically tied with it, the
-    effect size against the runner-up, and what stops the suite from deciding."""
+    """The answer for one problem: the best strategy, who is statistically tied with it, who the
+    design had too few seeds to tell apart from it, the effect size against the runner-up, and what
+    stops the suite from deciding."""
 
     problem: str
     metric: Metric
     best: str | None = None
     best_value: str = ""
-    tied: list[str] = field(default_factory=list)
+    tied: list[str] = field(default_factory=list)  # the test could have separated them, and did not
+    undecided: list[str] = field(default_factory=list)  # no outcome of these seeds could have separated them
+    needs: int = 0  # seeds per strategy at which the design can reach the Holm threshold
     adjusted_p: dict[str, float] = field(default_factory=dict)
     runner_up: str | None = None
     effect: float = math.nan  # Cliff's delta of the best against the runner-up (1: every seed better)
+    design: str = ""  # the smallest p the seeds can reach beside Holm's threshold
+    target_p: dict[str, float] = field(default_factory=dict)  # Fisher's exact test on reached counts, Holm
+    target_hits: dict[str, tuple[int, int]] = field(default_factory=dict)  # (reached, runs) per strategy
     warnings: list[str] = field(default_factory=list)
 
     def text(self) -> str:
@@ -102,12 +108,42 @@ class Verdict:
             head = f"Best on {self.metric.label}: {self.best} ({self.best_value})"
             if self.tied:
                 head += f"; statistically tied with {', '.join(self.tied)} (Holm-adjusted Mann–Whitney p > {ALPHA:g})"
-            elif self.runner_up is not None:
+            if self.undecided:
+                head += (f"; undecided: needs {self.needs} seeds to tell {', '.join(self.undecided)} from it "
+                         "(no outcome of these seeds could reach the Holm threshold)")
+            ahead = [s for s, p in self.adjusted_p.items() if p <= ALPHA]
+            if not self.tied and not self.undecided and self.runner_up is not None:
                 head += f"; ahead of every other strategy (Holm-adjusted p ≤ {ALPHA:g})"
+            elif ahead:
+                head += f"; ahead of {', '.join(ahead)} (Holm-adjusted p ≤ {ALPHA:g})"
             if self.runner_up is not None and not math.isnan(self.effect):
                 head += f"; effect against {self.runner_up}: Cliff's δ = {self.effect:+.2f}"
-            head += "."
+            head += "." + self._target_text() + (f" Design: {self.design}." if self.design else "")
         return " ".join([head] + [f"⚠ {w}" for w in self.warnings])
+
+    def _target_text(self) -> str:
+        """The strategies that reach the target less often than ★ by Fisher's exact test."""
+        behind = [s for s, p in self.target_p.items() if p <= ALPHA]
+        if not behind or self.best not in self.target_hits:
+            return ""
+        hits, runs = self.target_hits[self.best]
+        counts = ", ".join(f"{s} {self.target_hits[s][0]}/{self.target_hits[s][1]}" for s in behind)
+        return (f" Reached the target: {self.best} {hits}/{runs}, significantly more often than {counts} "
+                f"(Fisher's exact test, Holm-adjusted p ≤ {ALPHA:g}).")
+
+
+def design_text(seeds: int, comparisons: int) -> str:
+    """What a design of `seeds` per strategy and `comparisons` Holm-corrected tests can decide:
+    the smallest p its test can reach beside Holm's first threshold."""
+    if comparisons < 1:
+        return f"{seeds} seed{'s' if seeds != 1 else ''}, nothing to compare"
+    floor, threshold = min_mann_whitney_p(seeds, seeds), ALPHA / comparisons
+    text = (f"{seeds} seeds × {comparisons} comparison{'s' if comparisons != 1 else ''}: smallest reachable "
+            f"p {floor:.2g} {'≤' if floor <= threshold else '>'} Holm threshold {ALPHA:g}/{comparisons} = "
+            f"{threshold:.2g}")
+    if floor > threshold:
+        text += f" (undecided at any outcome: needs {seeds_needed(comparisons, ALPHA)} seeds)"
+    return text
 
 
 def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: str) -> Verdict:
@@ -123,33 +159,63 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
         return _mean_or_inf(better), float(np.median(better))
 
     candidates = [s for s in values if s in healthy]
+    reached = card.reached(curves)
     if candidates:
         best = max(candidates, key=rank)
         verdict.best = best
         verdict.best_value = fmt_mean_se(values[best], metric.digits)
         others = [s for s in values if s != best]
-        raw = {s: mann_whitney_p(values[s], values[best]) for s in others}
-        verdict.adjusted_p = holm(raw)
-        verdict.tied = [s for s in others if not verdict.adjusted_p[s] <= ALPHA]
+        _compare_with_best(verdict, values, others)
         if others:
-            runner = max(others, key=rank)
-            verdict.runner_up = runner
-            verdict.effect = cliffs_delta(oriented(metric, values[best]), oriented(metric, values[runner]))
-            # Holm rejects nothing unless some raw p is <= alpha / m: with m comparisons, a test
-            # needs more seeds than one test alone (4 per strategy), e.g. 5 for m = 5
-            m = len(others)
-            if all(min_mann_whitney_p(len(values[best]), len(values[s])) > ALPHA / m for s in others):
-                n = len(values[best])
-                verdict.warnings.append(
-                    f"too few seeds: with {n} seed{'s' if n != 1 else ''} and {m} comparison{'s' if m != 1 else ''} "
-                    f"(Holm) no test can reach an adjusted p ≤ {ALPHA:g}, however different the runs; ties are not "
-                    "evidence of equality.")
+            verdict.runner_up = max(others, key=rank)
+            verdict.effect = cliffs_delta(oriented(metric, values[best]), oriented(metric, values[verdict.runner_up]))
+        _compare_reached(verdict, runs[finished(runs)], curves, reached)
     else:
         verdict.warnings.append("every run diverged or failed.")
+    verdict.warnings += _convergence_warnings(runs, curves, card, reached)
+    return verdict
 
-    reached = card.reached(curves)
+
+def _compare_with_best(verdict: Verdict, values: dict[str, np.ndarray], others: list[str]) -> None:
+    """Holm-corrected Mann–Whitney tests of each other strategy against ★.  A strategy not
+    separated is `tied` when its seeds could have separated it and `undecided` when no outcome
+    could: complete separation of its seeds from ★'s gives min_mann_whitney_p, and Holm's first
+    step asks for alpha / m."""
+    best = verdict.best
+    raw = {s: mann_whitney_p(values[s], values[best]) for s in others}
+    verdict.adjusted_p = holm(raw)
+    m = len(others)
+    verdict.design = design_text(len(values[best]), m)
+    not_separated = [s for s in others if not verdict.adjusted_p[s] <= ALPHA]
+    powerless = {s for s in not_separated if min_mann_whitney_p(len(values[best]), len(values[s])) > ALPHA / m}
+    verdict.tied = [s for s in not_separated if s not in powerless]
+    verdict.undecided = [s for s in not_separated if s in powerless]
+    verdict.needs = seeds_needed(m, ALPHA) if powerless else 0
+
+
+def _compare_reached(verdict: Verdict, runs: pd.DataFrame, curves: pd.DataFrame, reached: pd.Series) -> None:
+    """Fisher's exact test of how often each strategy reached the target against ★, Holm-corrected:
+    where a metric is decided by the start point (the games), reached or not is the answer, and a
+    count needs no assumption about the metric's distribution."""
+    if not reached.any():
+        return
+    hit_ids = set(curves.loc[reached.to_numpy(), "run_id"])
+    for strategy, group in runs.groupby("strategy", sort=False):
+        verdict.target_hits[strategy] = (int(group["run_id"].isin(hit_ids).sum()), len(group))
+    if verdict.best not in verdict.target_hits:
+        return
+    mine = verdict.target_hits[verdict.best]
+    raw = {s: fisher_p(*mine, *hits) for s, hits in verdict.target_hits.items() if s != verdict.best}
+    # only "fewer than ★" counts as behind: a strategy reaching it more often is not worse
+    verdict.target_p = {s: p if verdict.target_hits[s][0] / verdict.target_hits[s][1] < mine[0] / mine[1] else 1.0
+                        for s, p in holm(raw).items()}
+
+
+def _convergence_warnings(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, reached: pd.Series) -> list[str]:
+    """No run reached the target; the primary metric still moving at the end of the budget."""
+    metric, warnings = card.primary, []
     if card.target.query and not curves.empty and not reached.any():
-        verdict.warnings.append(f"no run reached the target ({card.target.text}).")
+        warnings.append(f"no run reached the target ({card.target.text}).")
     done_ids = set(runs.loc[runs["status"] == "done", "run_id"])
     done_curves = curves[curves["run_id"].isin(done_ids)]
     if not done_curves.empty:
@@ -158,11 +224,11 @@ def decide(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, problem: s
         share = moving.groupby(by_strategy.to_numpy(), sort=False).mean()
         unsettled = [s for s, v in share.items() if v > 0.5]
         if unsettled:
-            verdict.warnings.append(
+            warnings.append(
                 f"not converged: {metric.label} still moved by more than {metric.tolerance:g}"
                 f"{' decades' if metric.log else ''} over the last 20% of the budget for most runs of "
                 f"{', '.join(unsettled)}; a longer budget may change the ranking.")
-    return verdict
+    return warnings
 
 
 def _mean_or_inf(v: np.ndarray) -> float:
@@ -184,7 +250,8 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, ver
     rows = []
     for strategy, group in runs.groupby("strategy", sort=False):
         ok = group[finished(group)]
-        mark = " ★" if strategy == verdict.best else " =" if strategy in verdict.tied else ""
+        mark = (" ★" if strategy == verdict.best else " =" if strategy in verdict.tied
+                else " ?" if strategy in verdict.undecided else "")
         p = verdict.adjusted_p.get(strategy, math.nan)
         row = {
             "strategy": strategy + mark,
@@ -205,6 +272,9 @@ def problem_table(runs: pd.DataFrame, curves: pd.DataFrame, card: Scorecard, ver
         n_hit = int(np.isfinite(hits).sum())
         row["reached target"] = f"{n_hit}/{len(ok)}" + (f", median {np.median(hits[np.isfinite(hits)]):.0f} evals"
                                                        if n_hit else "")
+        if any(p <= ALPHA for p in verdict.target_p.values()):  # Fisher's test of reached counts, where it decides
+            row["reached p vs ★ (Fisher, Holm)"] = ("—" if strategy == verdict.best
+                                                    else fmt_p(verdict.target_p.get(strategy, math.nan)))
         settings = group[["lr_g", "lr_d"]].drop_duplicates()
         row["lr_G / lr_D"] = (f"{settings['lr_g'].iloc[0]:.2g} / {settings['lr_d'].iloc[0]:.2g}"
                               if len(settings) == 1 else "varies")
@@ -232,10 +302,14 @@ def summary_tables(runs: pd.DataFrame, curves: pd.DataFrame, cards: dict[str, Sc
 
 NOTES = [
     "Each problem opens with its verdict: the best strategy (★) on the problem's primary metric, the strategies "
-    "statistically tied with it (=: two-sided Mann–Whitney U tests against ★, Holm-corrected over the comparisons, "
-    f"p > {ALPHA:g}), Cliff's δ against the runner-up, and warnings (no run reached the target; the metric still "
-    "moving over the last 20% of the budget; too few seeds for any test to reach significance). The ★ goes only "
-    "to a strategy with at least one run that neither diverged nor failed.",
+    "statistically tied with it (=: two-sided exact Mann–Whitney U tests against ★, Holm-corrected over the "
+    f"comparisons, p > {ALPHA:g}), those its seeds were too few to tell apart from it (?: undecided, with the seeds "
+    "needed), Cliff's δ against the runner-up, the design (the smallest p its seeds can reach beside Holm's "
+    "threshold), and warnings (no run reached the target; the metric still moving over the last 20% of the "
+    "budget). The ★ goes only to a strategy with at least one run that neither diverged nor failed.",
+    "`reached p vs ★ (Fisher, Holm)`: where it separates some strategy from ★, Fisher's exact test of each strategy's "
+    "count of runs that reached it against ★'s, Holm-corrected; 1 where a strategy reached it at least as often. "
+    "On the analytic games the start point decides a run, and reached or not is the answer.",
     "Mean ± standard error over seeds at each run's final evaluation; 95% CI: percentile bootstrap of the mean.",
     "Columns marked (lit.) follow the published protocol (Srivastava et al. 2017; Lin et al. 2018), kept so that "
     "numbers can be set beside papers; they are not the headline.",
@@ -244,7 +318,8 @@ NOTES = [
     "A diverged run scores each metric's declared worst value (e.g. 0 modes, infinite distance); "
     "`failed` runs (error or timeout) have no metrics.",
     "`wall s / run`: the run's steps × its strategy's seconds per step measured alone (K = 1) on the same "
-    "device, so that a run's time does not depend on the stack it trained in.",
+    "device, so that a run's time does not depend on the stack it trained in; a sweep on one machine "
+    "measures all its strategies together, interleaved, so that machine load hits them alike.",
 ]
 
 

@@ -213,6 +213,9 @@ class StackSpec:
 
     settings: StackSettings
     runs: tuple[RunSpec, ...]
+    # (cost key, seconds per step alone) measured with the whole sweep (bench.execute.calibrate_stacks);
+    # empty: the stack measures its own when it trains
+    step_seconds: tuple[tuple[tuple[str, str], float], ...] = ()
 
     def __post_init__(self):
         if not self.runs or any(run.settings is not self.settings for run in self.runs):
@@ -228,7 +231,7 @@ class StackSpec:
 
     def with_runs(self, runs) -> StackSpec:
         """The same settings with some of the runs (a part of a split, or those still to train)."""
-        return StackSpec(self.settings, tuple(runs))
+        return StackSpec(self.settings, tuple(runs), self.step_seconds)
 
     def train_arguments(self) -> dict[str, Any]:
         """ganopt.train_stack's keywords for this stack, but the device, progress and time limit,
@@ -237,7 +240,16 @@ class StackSpec:
         return {"options": s.options, "strategies": [r.strategy for r in self.runs], "seeds": [r.seed for r in self.runs],
                 "steps": s.steps, "eval_every": s.eval_every, "lr_schedule": s.lr_schedule,
                 "diagnostics": s.diagnostics, "diagnostics_at": s.diagnostics_at, "precision": s.precision,
-                "cuda_graphs": s.cuda_graphs}
+                "cuda_graphs": s.cuda_graphs, "step_seconds": self._run_seconds()}
+
+    def _run_seconds(self) -> list[float] | None:
+        """Each run's seconds per step from the sweep's calibration, or None (the stack measures)."""
+        if not self.step_seconds:
+            return None
+        from ganopt.train import cost_key
+
+        seconds = dict(self.step_seconds)
+        return [seconds[cost_key(r.strategy)] for r in self.runs]
 
 
 def group_stacks(runs: list[RunSpec]) -> list[StackSpec]:

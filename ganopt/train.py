@@ -132,21 +132,52 @@ def seconds_per_step(problem: Problem, options: dict[str, Any], strategy: Strate
     which runs share its stack (a stack's cost per run falls with K, by a factor that depends
     on the device and the problem).  The calibration builds its own game from `seed`; every
     run draws from streams keyed by its own seed, so the real stack's trajectories do not
-    change.  After `warmup` untimed steps, single steps are timed until at least `min_steps`
-    and `min_seconds` (or `max_seconds` in all); the median step is robust to interruptions
-    by other work on the machine.  A diverging strategy is frozen as in a real stack.
-    """
+    change.  One cost alone: `calibrate_together` measures several under the same load."""
+    job = CostJob(problem, options, strategy, seed, precision, cuda_graphs)
+    return calibrate_together([job], device, warmup, min_steps, min_seconds, max_seconds)[0]
+
+
+@dataclass(frozen=True)
+class CostJob:
+    """One cost to calibrate: a strategy alone (K = 1) on a problem, as its stack would train it."""
+
+    problem: Problem
+    options: dict[str, Any]
+    strategy: Strategy
+    seed: int
+    precision: str = DEFAULT_PRECISION
+    cuda_graphs: bool = False
+
+
+def calibrate_together(jobs: list[CostJob], device: str | torch.device = "cpu", warmup: int = 3,
+                       min_steps: int = 5, min_seconds: float = 0.2, max_seconds: float = 1.0) -> list[float]:
+    """Seconds per step of each job, measured interleaved: one timed step of each in turn,
+    round after round.  Why: costs measured one after another see whatever load the machine had
+    at each moment (another process starting halfway makes the later ones look 2-4x dearer);
+    interleaved, a change of load hits every job alike, so their ratios hold.  After `warmup`
+    untimed steps each, rounds go on until every job has `min_steps` steps and `min_seconds`,
+    or some job has `max_seconds`.  Each job's cost is its fastest step: other work on the
+    machine only ever adds to a step, and a longer step is interrupted more often, so a median
+    grows with load faster for the dearer job (on 2 cores at load 5, extragradient over
+    simultaneous read 2.0-7.3 by medians, 1.7-2.3 by fastest steps).  A diverging strategy is
+    frozen as in a real stack."""
     device = torch.device(device)
-    _, stack, scheme = _build(problem, options, [strategy], [seed], device)
-    train_step = step_runner(stack, scheme, device, precision, cuda_graphs)
-    for _ in range(warmup + (GRAPH_WARMUP + 1 if cuda_graphs else 0)):  # with graphs: time replays, not the capture
-        train_step()
-    times: list[float] = []
-    while sum(times) < max_seconds and (len(times) < min_steps or sum(times) < min_seconds):
-        start = time.perf_counter()
-        train_step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    runners = []
+    for job in jobs:
+        _, stack, scheme = _build(job.problem, job.options, [job.strategy], [job.seed], device)
+        runners.append(step_runner(stack, scheme, device, job.precision, job.cuda_graphs))
+        for _ in range(warmup + (GRAPH_WARMUP + 1 if job.cuda_graphs else 0)):  # with graphs: time replays
+            runners[-1]()
+    times: list[list[float]] = [[] for _ in jobs]
+    def enough() -> bool:
+        spent = [sum(t) for t in times]
+        return max(spent) >= max_seconds or (len(times[0]) >= min_steps and min(spent) >= min_seconds)
+    while jobs and not enough():
+        for runner, timed in zip(runners, times):
+            start = time.perf_counter()
+            runner()
+            timed.append(time.perf_counter() - start)
+    return [min(t) for t in times]
 
 
 @dataclass(frozen=True)
@@ -165,7 +196,9 @@ class TrainSettings:
     `cuda_graphs` (ganopt.graphs) replays each step from a CUDA graph: the same steps, launched
     at once; CUDA only, for the schemes and base updates a graph can hold.
     `calibrate`: measure each cost key's seconds per step alone (seconds_per_step), which every
-    record's `wall_s` is charged from; without it, wall_s is nan.
+    record's `wall_s` is charged from; without it, wall_s is nan.  `step_seconds`: those
+    seconds, per run, measured beforehand with the rest of a sweep (calibrate_together): the
+    stack then measures nothing.
     `time_limit_s` bounds the stack's wall time (calibration, training, evaluation and the
     progress calls): past it, TimeLimitExceeded is raised wherever the stack is (`alarm`;
     outside the main thread, at the end of the step)."""
@@ -180,6 +213,7 @@ class TrainSettings:
     cuda_graphs: bool = False
     calibrate: bool = True
     time_limit_s: float | None = None
+    step_seconds: tuple[float, ...] | None = None  # per run, measured by the sweep (calibrate_together)
 
     def __post_init__(self):
         object.__setattr__(self, "device", torch.device(self.device))
@@ -208,19 +242,20 @@ def train_stack(problem: Problem, options: dict[str, Any], strategies: list[Stra
                 on_progress: Callable[[int, int], None] | None = None, time_limit_s: float | None = None,
                 calibrate: bool = True, lr_schedule: str = "constant", diagnostics: bool = False,
                 diagnostics_at: tuple[float, ...] = SPECTRUM_AT, precision: str = DEFAULT_PRECISION,
-                cuda_graphs: bool = False) -> StackResult:
+                cuda_graphs: bool = False, step_seconds: list[float] | None = None) -> StackResult:
     """Train K = len(seeds) runs as one stack and evaluate them every `eval_every` steps.
 
     All strategies must share a stack key (scheme and d_steps) and carry concrete learning
     rates (Strategy.resolve); base update, gradient estimate and hyperparameters may differ
     per run.  The other arguments are the stack's TrainSettings (read there).  Each record's
     `wall_s` is its step times the run's `step_seconds`: the seconds per step of its strategy
-    alone on this device, measured once per cost_key before training; StackResult.wall_s keeps
+    alone on this device, measured once per cost_key before training (or given: `step_seconds`,
+    one per run, from a calibration of the whole sweep); StackResult.wall_s keeps
     the stack's own training seconds.  `on_progress(step, steps)` is called after every step
     (cheap; the caller throttles).
     """
     settings = TrainSettings(steps, eval_every, device, lr_schedule, diagnostics, diagnostics_at, precision,
-                             cuda_graphs, calibrate, time_limit_s)
+                             cuda_graphs, calibrate, time_limit_s, None if step_seconds is None else tuple(step_seconds))
     settings.check_stack(problem, strategies, seeds)
     at = [0]  # the step in progress, for the time limit's message
     try:
@@ -263,6 +298,10 @@ def _calibrate(problem, options, strategies, seeds, settings: TrainSettings) -> 
     """Each run's seconds per step alone.  A step's cost depends on the base update and the
     gradient estimate (the scheme is the stack's), not on learning rates: runs of one cost key
     (tuning trials) share one calibration, with the first run of that key."""
+    if settings.step_seconds is not None:  # measured with the whole sweep
+        if len(settings.step_seconds) != len(strategies):
+            raise ValueError(f"step_seconds: one per run, got {len(settings.step_seconds)} for {len(strategies)} runs")
+        return list(settings.step_seconds)
     first: dict[tuple[str, str], tuple[Strategy, int]] = {}
     for strategy, seed in zip(strategies, seeds):
         first.setdefault(cost_key(strategy), (strategy, seed))

@@ -92,6 +92,35 @@ def test_list_names_problems_strategies_and_suites():
     assert result.returncode == 0
     for word in ["ring8", "grid25", "bilinear", "dirac", "extra-adam", "negative-momentum", "quick"]:
         assert word in result.stdout
+    # each suite states what its seeds can decide: the smallest p beside Holm's threshold
+    assert "design: 6 seeds × 12 comparisons: smallest reachable p 0.0022 ≤ Holm threshold 0.05/12" in result.stdout
+    assert "design: 5 seeds × 6 comparisons: smallest reachable p 0.0079 ≤ Holm threshold 0.05/6" in result.stdout
+
+
+def test_every_built_in_suite_can_decide_what_it_compares():
+    from bench.cli import suite_design
+    from bench.spec import read_suite_file
+
+    for name, path in available_suites().items():
+        design = suite_design(name, read_suite_file(path))
+        assert "undecided" not in design and " > Holm" not in design, (name, design)
+
+
+@pytest.mark.slow
+def test_the_games_suite_separates_the_diverging_strategies_from_the_converging(tmp_path):
+    out = tmp_path / "games"
+    result = bench("run", "--suite", "games", "--out", str(out), "--store", str(tmp_path / "g.sqlite"))
+    assert result.returncode == 0, result.stderr
+    markdown = (out / "summary.md").read_text()
+    for problem in ("bilinear", "dirac"):
+        section = markdown.split(f"## {problem}")[1].split("## ")[0]
+        rows = {line.split(" | ")[0].strip("| ★=?"): line.split(" | ") for line in section.splitlines()
+                if line.startswith("| ") and not line.startswith("| strategy") and not line.startswith("| ---")}
+        header = next(line for line in section.splitlines() if line.startswith("| strategy")).split(" | ")
+        p_col, fisher_col = header.index("p vs ★ (Holm)"), header.index("reached p vs ★ (Fisher, Holm)")
+        for strategy in ("gd", "momentum"):  # 6 seeds, 12 comparisons: 12 x 2/C(12, 6) = 0.026
+            assert float(rows[strategy][p_col]) <= 0.05 and float(rows[strategy][fisher_col]) <= 0.05, section
+        assert "undecided" not in section and "significantly more often than gd 0/6, momentum 0/6" in section
 
 
 def test_a_plugin_strategy_runs_against_the_presets(tmp_path):
