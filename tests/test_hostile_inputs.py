@@ -319,7 +319,7 @@ def test_a_plan_of_a_million_runs_is_refused_at_once(tmp_path):
     start = time.perf_counter()
     result = bench("run", "--seeds", "100000", "--problems", "ring8,grid25", "--out", str(tmp_path / "o"),
                    "--store", str(tmp_path / "s.sqlite"))
-    one_error_line(result, 2, "800,000 runs", "--max-runs 20,000")
+    one_error_line(result, 2, "1,400,000 runs", "--max-runs 20,000")  # quick: 7 strategies
     assert time.perf_counter() - start < 30
     with pytest.raises(SpecError, match="more than --max-runs 5"):
         suite_from_data({"problems": ["bilinear"], "strategies": ["gd", "sgd"], "seeds": 3}, max_runs=5)
