@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from ganopt.tuned import range_edge
+
 from .scoring import Scorecard, finished, score_diverged, select_best
 
 
@@ -129,6 +131,8 @@ def summary_lines(entries: dict[str, dict]) -> list[str]:
     for problem, strategies in entries.items():
         for strategy, e in strategies.items():
             flag = "" if e["reached_target"] else "  (no trial reached the target)"
+            edge = range_edge(e)
+            flag += f"  (the {edge} rate tried: the best may lie beyond the range)" if edge else ""
             lines.append(f"  {problem:12s} {strategy:20s} lr_G {e['lr_g']:.3g}  lr_D {e['lr_d']:.3g}  "
                          f"{e['metric']} {e['score'] if isinstance(e['score'], str) else round(e['score'], 4)}{flag}")
     return lines

@@ -65,3 +65,14 @@ def tuned_lr(problem: str, strategy: str, options: dict[str, Any] | None = None,
         return None
     entry = tuned_table()["problems"].get(problem, {}).get("strategies", {}).get(strategy)
     return None if entry is None else (float(entry["lr_g"]), float(entry["lr_d"]))
+
+
+def range_edge(entry: dict[str, Any]) -> str | None:
+    """"lowest" or "highest" when a tuned entry's chosen rate lr_G is the smallest or largest
+    of its trials' (the best may then lie outside the range tried), else None.  One trial (or
+    trials that all share lr_G) is no range: None."""
+    rates = sorted({float(t["lr_g"]) for t in entry.get("trials", [])})
+    if len(rates) < 2:
+        return None
+    chosen = float(entry["lr_g"])
+    return "lowest" if chosen <= rates[0] else "highest" if chosen >= rates[-1] else None

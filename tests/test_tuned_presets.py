@@ -2,6 +2,7 @@
 it covers, and that suites load it (so changing an entry changes the run ids)."""
 
 import json
+from pathlib import Path
 import math
 
 import pytest
@@ -173,3 +174,30 @@ def test_an_entry_recorded_before_a_setting_existed_merges_when_the_defaults_mat
     said = presets.write_table(table, {"bilinear": {"sgd": entry}}, {**protocol, "lr_schedule": "linear-decay"},
                                {"bilinear": options})
     assert said == ["bilinear: replaced the entry tuned with other lr_schedule (not recorded); dropped gd"]
+
+
+def test_a_tuned_rate_at_the_edge_of_its_range_is_said_wherever_it_is_shown():
+    """Issue 30, item 4: a chosen rate that is the smallest or largest tried is marked (⇤ ⇥) in
+    the generated tables, for every committed entry, and named by `bench tune`'s summary."""
+    from bench.presets import summary_lines
+    from ganopt.tuned import range_edge, tuned_table
+
+    def entry(chosen, tried):
+        return {"lr_g": chosen, "lr_d": chosen, "metric": "m", "score": 1.0, "reached_target": 1,
+                "trials": [{"lr_g": t, "lr_d": t} for t in tried]}
+
+    assert range_edge(entry(0.1, [0.1, 0.2, 0.4])) == "lowest"
+    assert range_edge(entry(0.4, [0.1, 0.2, 0.4])) == "highest"
+    assert range_edge(entry(0.2, [0.1, 0.2, 0.4])) is None
+    assert range_edge(entry(0.2, [0.2, 0.2])) is None  # one rate (the ratio tuned): no range
+    assert "the highest rate tried" in summary_lines({"p": {"s": entry(0.4, [0.1, 0.4])}})[0]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "strategies.md").read_text()
+    marked = 0
+    for problem, data in tuned_table()["problems"].items():
+        for name, e in data["strategies"].items():
+            edge = range_edge(e)
+            rows = [line for line in page.splitlines() if line.startswith(f"| `{name}` |")]
+            if edge and rows:
+                marked += 1
+                assert any({"lowest": "⇤", "highest": "⇥"}[edge] in row for row in rows), (problem, name)
+    assert marked > 0  # the committed table has such rates today, and each is marked

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tool runs from a checkout: its ganopt, not another installed one
+from ganopt.tuned import range_edge  # noqa: E402
 TUNED_PATH = ROOT / "ganopt" / "assets" / "tuned_lr.json"
 
 BEGIN = re.compile(r"<!-- generated: (?P<name>[\w-]+)(?: (?P<arg>[^>]*?))? -->")
@@ -71,13 +73,16 @@ def _score(metric: str, x: float | str) -> str:
     return METRIC_FORMATS.get(metric, "{:.3g}").format(float(x))
 
 
-def _rates(entry: dict[str, Any]) -> str:
-    return f"{_lr(entry['lr_g'])} / {_lr(entry['lr_d'])}"
+EDGE_MARKS = {"lowest": " ⇤", "highest": " ⇥"}  # the chosen rate is the smallest / largest tried
 
 
 def _chosen(entry: dict[str, Any]) -> str:
     flag = "" if entry["reached_target"] else " ✗"
     return _score(entry["metric"], entry["score"]) + flag
+
+
+def _rates(entry: dict[str, Any]) -> str:
+    return f"{_lr(entry['lr_g'])} / {_lr(entry['lr_d'])}{EDGE_MARKS.get(range_edge(entry), '')}"
 
 
 def _trial(entry: dict[str, Any], trial: dict[str, Any]) -> str:
