@@ -249,7 +249,10 @@ class StackSpec:
         from ganopt.train import cost_key
 
         seconds = dict(self.step_seconds)
-        return [seconds[cost_key(r.strategy)] for r in self.runs]
+        keys = [cost_key(r.strategy) for r in self.runs]
+        if not all(k in seconds for k in keys):  # a plugin's step (measured only where it trains): the stack measures all
+            return None
+        return [seconds[k] for k in keys]
 
 
 def group_stacks(runs: list[RunSpec]) -> list[StackSpec]:
