@@ -30,7 +30,7 @@ from ganopt.updates import BASE_UPDATES
 
 from . import compare as compare_mod
 from .load import load
-from . import abtest, counts, executors, perf, perfgate
+from . import abtest, baselines, counts, executors, perf, perfgate
 from .execute import calibrate_stacks, execute_in_process, resolve_device
 from .files import WriteError, check_folder, path_arg, write_csv
 from .plan import plan_stacks, remaining, work
@@ -85,6 +85,9 @@ def _add_run(commands) -> None:
     run.add_argument("--store", type=path_arg, default=DEFAULT_STORE,
                      help=f"results store, an SQLite file (default: {DEFAULT_STORE}); finished runs are skipped")
     run.add_argument("--force", action="store_true", help="rerun runs that the store already has")
+    run.add_argument("--baselines", type=path_arg, metavar="STORE",
+                     help="published results (a store): the suite also holds the strategies they ran, whose runs "
+                          "of the same protocol are copied, not trained; refused when the protocol differs")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per stack; past it the stack is "
                      "recorded as `timeout` and the sweep goes on")
     run.add_argument("--executor", default="auto", choices=["auto", "inprocess", "processes", "dask"],
@@ -586,15 +589,24 @@ def as_run(suite, args):
     return dataclasses.replace(suite, config=dataclasses.replace(suite.config, name=f"{suite.name}-custom"))
 
 
+def build_run_suite(args, device, strategies: str | None):
+    return build_suite(find_suite(args.suite) if args.suite else None, args.problems, strategies, args.seeds,
+                       args.steps, args.plugin, device=device.type, data_dir=args.data_dir, max_runs=args.max_runs,
+                       diagnostics=args.diagnostics, diagnostics_at=_fractions(args.diagnostics_at),
+                       precision=args.precision, cuda_graphs=args.cuda_graphs)
+
+
 def cmd_run(args) -> int:
     # Everything is validated before anything runs or anything is written.
     device = resolve_device(args.device)
     set_threads(args)
-    suite = build_suite(find_suite(args.suite) if args.suite else None, args.problems, args.strategies, args.seeds,
-                        args.steps, args.plugin, device=device.type, data_dir=args.data_dir, max_runs=args.max_runs,
-                        diagnostics=args.diagnostics, diagnostics_at=_fractions(args.diagnostics_at),
-                        precision=args.precision, cuda_graphs=args.cuda_graphs)
-    suite = as_run(suite, args)
+    suite = as_run(build_run_suite(args, device, args.strategies), args)
+    if args.baselines is not None:  # the published strategies join the suite: theirs are copied, not trained
+        published = baselines.published_strategies(args.baselines, sorted({r.problem for r in suite.runs}))
+        known = set(STRATEGIES) | set(read_suite_file(find_suite(args.suite)).get("strategy", {}) if args.suite else ())
+        names = list(dict.fromkeys([*suite.config.strategies,
+                                    *(n for n in published if n in known)]))
+        suite = as_run(build_run_suite(args, device, ",".join(names)), args)
     execution = Execution.from_args(args, device, suite.plugins)
     out = args.out or Path("results") / suite.name
     check_store_and_out(args.store, out)
@@ -604,6 +616,10 @@ def cmd_run(args) -> int:
         for warning in suite.warnings + execution.warnings:  # once every input checked out: an error stays one line
             print(f"warning: {warning}", file=sys.stderr)
         env = executors.run_environment(device)
+        if args.baselines is not None:
+            copied = baselines.import_published(store, args.baselines, suite)
+            print(f"{copied} published runs from {args.baselines} (the same protocol: not trained again)",
+                  file=sys.stderr)
         start = time.perf_counter()
         try:
             trained, all_runs = train_suite(store, suite, execution, env)

@@ -1,0 +1,95 @@
+"""Published results as baselines: `bench run --strategies mine --baselines PUBLISHED` trains only
+`mine` and reports it beside the published runs of the same protocol.
+
+A run's id is its protocol (problem and options, data checksums, strategy settings, seed, budget,
+schedule, precision, device type, numerics version; bench.spec.protocol_id).  So a published run
+is reusable exactly when this suite would give one of its runs the same id: those runs are
+copied into the working store, found done, and never trained again.  A published strategy whose
+runs carry other ids was run under another protocol; that is refused in one line naming what
+differs, rather than set beside numbers that mean something else."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from .schema import FINISHED, TABLE_COLUMNS
+from .spec import SpecError
+from .store import Store, StoreError
+
+# the protocol's parts a refusal names, in the order a reader checks them
+PROTOCOL_KEYS = ("problem", "options", "inputs", "steps", "eval_every", "lr_schedule", "precision", "device",
+                 "numerics", "plugins", "diagnostics", "diagnostics_at", "settings")
+
+
+def published_strategies(path: Path, problems: list[str]) -> list[str]:
+    """The strategies with finished runs on any of `problems` in the published store."""
+    with Store(path, readonly=True) as store:
+        runs = store.runs_frame()
+    runs = runs[runs["problem"].isin(problems) & runs["status"].isin(FINISHED)]
+    return list(dict.fromkeys(runs["strategy"]))
+
+
+def import_published(store: Store, path: Path, suite) -> int:
+    """Copy into `store` the published finished runs of the suite's problems and of the
+    strategies it shares with them (every table's rows of each run), after checking that each
+    such run of the suite has a published twin; returns how many runs were copied."""
+    with Store(path, readonly=True) as published:
+        runs = published.runs_frame()
+    names = set(r.strategy.name for r in suite.runs)
+    mine = runs[runs["problem"].isin({r.problem for r in suite.runs}) & runs["strategy"].isin(names)
+                & runs["status"].isin(FINISHED)]
+    check_protocol(suite, mine, path)
+    ids = list(mine["run_id"])
+    if not ids:
+        return 0
+    try:
+        _copy_rows(store, Path(path), ids)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"--baselines {path}: cannot copy its runs ({e})") from None
+    return len(ids)
+
+
+def check_protocol(suite, published, path: Path) -> None:
+    """Each of the suite's runs of a published strategy must be a published run (the same id);
+    else SpecError naming the first protocol difference."""
+    have = set(published["run_id"])
+    for run in suite.runs:
+        if run.run_id in have or not ((published["problem"] == run.problem)
+                                      & (published["strategy"] == run.strategy.name)).any():
+            continue
+        rows = published[(published["problem"] == run.problem) & (published["strategy"] == run.strategy.name)]
+        theirs = json.loads(rows.iloc[0]["spec"])
+        ours = run.describe()
+        differ = [k for k in PROTOCOL_KEYS if theirs.get(k) != ours.get(k)]
+        if not differ:  # the same protocol, a seed (or trial) not published: it trains here
+            continue
+        what = "; ".join(f"{k} {_show(theirs.get(k))} published, {_show(ours.get(k))} here" for k in differ[:3])
+        raise SpecError(f"--baselines {path}: {run.problem} · {run.strategy.name} was published under another "
+                        f"protocol ({what}); run this suite with the published protocol "
+                        "or without --baselines")
+
+
+def _show(value) -> str:
+    text = "none" if value is None else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _copy_rows(store: Store, path: Path, ids: list[str]) -> None:
+    """Every row of the runs `ids` from the published store's tables, in one transaction."""
+    db = store.db
+    db.execute("ATTACH DATABASE ? AS published", (str(Path(path).absolute()),))
+    try:
+        marks = ", ".join("?" * len(ids))
+        with db:
+            for table, columns in TABLE_COLUMNS.items():
+                if table in ("meta",):
+                    continue
+                names = ", ".join(columns)
+                where = "" if table == "problems" else f" WHERE run_id IN ({marks})"
+                verb = "INSERT OR IGNORE" if table == "problems" else "INSERT OR REPLACE"
+                db.execute(f"{verb} INTO main.{table} ({names}) SELECT {names} FROM published.{table}{where}",
+                           () if table == "problems" else ids)
+    finally:
+        db.execute("DETACH DATABASE published")
