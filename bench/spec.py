@@ -55,7 +55,7 @@ from .references import Reference, parse_references
 SUITES_DIR = Path(__file__).parent / "suites"
 SUITE_KEYS = ("name", "description", "problems", "strategies", "seeds", "steps", "eval_every", "lr_schedule",
               "diagnostics", "diagnostics_at", "precision",
-              "plugins", "problem", "strategy", "tuning", "reference")
+              "plugins", "problem", "strategy", "tuning", "reference", "problem_steps")
 TUNING_KEYS = ("trials", "lr_range", "ratio_range", "tune_seeds")
 STRATEGY_KEYS = tuple(f.name for f in dataclasses.fields(Strategy) if f.name not in ("name", "hyper")) + ("like",)
 
@@ -372,6 +372,7 @@ class SuiteConfig:
     plugins: tuple[Path, ...]  # loaded; workers load them too
     references: tuple[Reference, ...]
     warnings: tuple[str, ...]
+    problem_steps: dict[str, int] = dataclasses.field(default_factory=dict)  # [problem_steps]: budgets per problem
 
 
 @dataclass(frozen=True)
@@ -575,6 +576,7 @@ def parse_suite(data: dict[str, Any], path: Path | None, flags: Flags) -> SuiteC
     return SuiteConfig(
         name=name, source=source, description=data.get("description", ""), problems=tuple(problems),
         strategies=strategies, defined=defined, seeds=tuple(seeds), steps=_budget(data, "steps", flags.steps, source),
+        problem_steps=_problem_steps(data, flags, source),
         eval_every=_budget(data, "eval_every", None, source), options=options, inputs=inputs, lr_schedule=schedule,
         diagnostics=diagnostics, diagnostics_at=diagnostics_at, precision=precision, precision_origin=origin,
         device=flags.device, use_tuned=flags.use_tuned and tuning is None,  # a tuning suite spreads around defaults
@@ -639,6 +641,20 @@ def _seeds(data: dict[str, Any], flags: Flags, source: str) -> list[int]:
             raise SpecError(f"{source}: seeds must not be empty")
         return seeds
     return list(range(_int(data.get("seeds", 3), "seeds", source, maximum=MAX_SEEDS)))
+
+
+def _problem_steps(data: dict[str, Any], flags: Flags, source: str) -> dict[str, int]:
+    """`[problem_steps]`: a budget per problem where the suite's `steps` does not suit it (the
+    grid needs more steps than the ring to stop improving); --steps overrides every budget."""
+    table = data.get("problem_steps", {})
+    if not isinstance(table, dict):
+        raise SpecError(f"{source}: problem_steps must be a table of PROBLEM = steps")
+    for name in table:
+        if name not in PROBLEMS:
+            raise SpecError(f"{source}: [problem_steps]: {_choices_message('problem', name, PROBLEMS)}")
+    if flags.steps is not None:
+        return {}
+    return {name: _int(n, f"[problem_steps] {name}", source, maximum=MAX_STEPS) for name, n in table.items()}
 
 
 def _budget(data: dict[str, Any], key: str, flag: int | None, source: str) -> int | None:
@@ -766,7 +782,7 @@ def _problem_cells(config: SuiteConfig, name: str, plugins: str) -> tuple[list[G
     """One problem's cells, those of one stack sharing one StackSettings; and warnings."""
     problem, options = get_problem(name), config.options[name]
     schedule = config.lr_schedule or problem.lr_schedule
-    steps = config.steps or problem.steps
+    steps = config.problem_steps.get(name) or config.steps or problem.steps
     eval_every = min(config.eval_every or problem.eval_every, steps)
     shared = {"problem": name, "options": options, "steps": steps, "eval_every": eval_every, "device": config.device,
               "inputs": config.inputs[name], "lr_schedule": schedule, "diagnostics": config.diagnostics,

@@ -2,6 +2,7 @@
 
 import argparse
 
+import pytest
 import torch
 
 from bench.cli import AUTO_MIN_RUN_STEPS, stacks_to_fill
@@ -71,3 +72,17 @@ def test_work_weighs_run_steps_by_network_size_so_image_runs_fill_the_workers(tm
     stacked = build_suite(find_suite("stacked-mnist")).stacks
     assert sum(r.steps for r in _runs(stacked)) < AUTO_MIN_RUN_STEPS  # by steps alone: one process
     assert stacks_to_fill(args, stacked, torch.device("cpu")) == 2  # weighed by its pair, 140x ring8's: two workers
+
+
+def test_a_problem_may_have_its_own_budget_and_steps_overrides_every_budget():
+    """[problem_steps]: the grid's budget apart from the ring's (the standard suite's), each
+    problem's stacks at its own; --steps sets every problem's; an unknown problem is refused."""
+    from bench.spec import SpecError, suite_from_data
+
+    data = {"problems": ["bilinear", "dirac"], "strategies": ["gd"], "seeds": 1, "steps": 30,
+            "problem_steps": {"dirac": 70}}
+    assert {(s.settings.problem, s.settings.steps) for s in suite_from_data(data).stacks} == {("bilinear", 30),
+                                                                                           ("dirac", 70)}
+    assert {s.settings.steps for s in suite_from_data(data, steps=5).stacks} == {5}
+    with pytest.raises(SpecError, match=r"\[problem_steps\]: unknown problem 'dirak'"):
+        suite_from_data({**data, "problem_steps": {"dirak": 70}})
