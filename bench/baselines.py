@@ -52,23 +52,45 @@ def import_published(store: Store, path: Path, suite) -> int:
 
 
 def check_protocol(suite, published, path: Path) -> None:
-    """Each of the suite's runs of a published strategy must be a published run (the same id);
-    else SpecError naming the first protocol difference."""
+    """SpecError for the first published strategy of which none of the suite's runs was
+    published (no shared id): it was published under another protocol."""
+    refusals = refused(suite, published, path)
+    if refusals:
+        raise SpecError(next(iter(refusals.values())))
+
+
+def reusable(suite, path: Path, own: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Of the suite's strategies other than `own`: those published under this suite's protocol
+    (some of their runs share an id with the suite's; more seeds train here), and for the others
+    that the store holds, why not (one line each, naming what differs)."""
+    with Store(path, readonly=True) as store:
+        runs = store.runs_frame()
+    published = runs[runs["status"].isin(FINISHED)]
+    refusals = refused(suite, published, path)
+    names = {(r.problem, r.strategy.name) for r in suite.runs if r.strategy.name not in own}
+    have = set(zip(published["problem"], published["strategy"]))
+    keep = [n for n in dict.fromkeys(s for _, s in sorted(names)) if n not in refusals
+            and any((p, n) in have for p, _ in names)]
+    return keep, {n: why for n, why in refusals.items() if n not in own}
+
+
+def refused(suite, published, path: Path) -> dict[str, str]:
+    """strategy -> why, for each published strategy of which no run of the suite was published."""
     have = set(published["run_id"])
+    cells: dict[tuple[str, str], list] = {}
     for run in suite.runs:
-        if run.run_id in have or not ((published["problem"] == run.problem)
-                                      & (published["strategy"] == run.strategy.name)).any():
+        cells.setdefault((run.problem, run.strategy.name), []).append(run)
+    out: dict[str, str] = {}
+    for (problem, strategy), runs in cells.items():
+        rows = published[(published["problem"] == problem) & (published["strategy"] == strategy)]
+        if rows.empty or any(r.run_id in have for r in runs) or strategy in out:
             continue
-        rows = published[(published["problem"] == run.problem) & (published["strategy"] == run.strategy.name)]
-        theirs = json.loads(rows.iloc[0]["spec"])
-        ours = run.describe()
-        differ = [k for k in PROTOCOL_KEYS if theirs.get(k) != ours.get(k)]
-        if not differ:  # the same protocol, a seed (or trial) not published: it trains here
-            continue
+        theirs, ours = json.loads(rows.iloc[0]["spec"]), runs[0].describe()
+        differ = [k for k in PROTOCOL_KEYS if theirs.get(k) != ours.get(k)] or ["seed"]
         what = "; ".join(f"{k} {_show(theirs.get(k))} published, {_show(ours.get(k))} here" for k in differ[:3])
-        raise SpecError(f"--baselines {path}: {run.problem} · {run.strategy.name} was published under another "
-                        f"protocol ({what}); run this suite with the published protocol "
-                        "or without --baselines")
+        out[strategy] = (f"--baselines {path}: {problem} · {strategy} was published under another protocol "
+                         f"({what})")
+    return out
 
 
 def _show(value) -> str:

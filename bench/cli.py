@@ -589,6 +589,24 @@ def as_run(suite, args):
     return dataclasses.replace(suite, config=dataclasses.replace(suite.config, name=f"{suite.name}-custom"))
 
 
+def with_baselines(args, device, suite):
+    """The suite with the published strategies (--baselines) whose runs share its protocol: theirs
+    are copied, not trained.  Those published under another protocol are left out with a warning;
+    when none is left, the command is refused, naming what differs."""
+    published = baselines.published_strategies(args.baselines, sorted({r.problem for r in suite.runs}))
+    known = set(STRATEGIES) | set(read_suite_file(find_suite(args.suite)).get("strategy", {}) if args.suite else ())
+    own = list(suite.config.strategies)
+    candidate = build_run_suite(args, device, ",".join(dict.fromkeys([*own, *(n for n in published if n in known)])))
+    keep, refusals = baselines.reusable(candidate, args.baselines, own)
+    if refusals and not keep:  # nothing of the published set can stand beside these runs
+        raise SpecError(next(iter(refusals.values())) + "; run this suite with the published protocol or "
+                        "without --baselines")
+    suite = as_run(build_run_suite(args, device, ",".join([*own, *keep])), args)
+    suite = dataclasses.replace(suite, warnings=suite.warnings + tuple(
+        f"{why}: left out" for why in refusals.values()))
+    return suite
+
+
 def build_run_suite(args, device, strategies: str | None):
     return build_suite(find_suite(args.suite) if args.suite else None, args.problems, strategies, args.seeds,
                        args.steps, args.plugin, device=device.type, data_dir=args.data_dir, max_runs=args.max_runs,
@@ -601,12 +619,8 @@ def cmd_run(args) -> int:
     device = resolve_device(args.device)
     set_threads(args)
     suite = as_run(build_run_suite(args, device, args.strategies), args)
-    if args.baselines is not None:  # the published strategies join the suite: theirs are copied, not trained
-        published = baselines.published_strategies(args.baselines, sorted({r.problem for r in suite.runs}))
-        known = set(STRATEGIES) | set(read_suite_file(find_suite(args.suite)).get("strategy", {}) if args.suite else ())
-        names = list(dict.fromkeys([*suite.config.strategies,
-                                    *(n for n in published if n in known)]))
-        suite = as_run(build_run_suite(args, device, ",".join(names)), args)
+    if args.baselines is not None:
+        suite = with_baselines(args, device, suite)
     execution = Execution.from_args(args, device, suite.plugins)
     out = args.out or Path("results") / suite.name
     check_store_and_out(args.store, out)

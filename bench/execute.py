@@ -15,7 +15,7 @@ import torch
 from ganopt import get_problem, train_stack
 from ganopt.train import StackResult, TimeLimitExceeded
 
-from .spec import StackSpec
+from .spec import StackSpec, built_in
 
 
 def resolve_device(name: str) -> torch.device:
@@ -110,7 +110,7 @@ def calibrate_stacks(stacks: list[StackSpec], device: torch.device, threads: int
         s = stack.settings
         problem = get_problem(s.problem)
         for run in stack.runs:  # runs of one settings object and cost key cost alike (tuning trials)
-            if not _built_in(problem, run.strategy):
+            if not built_in(problem, run.strategy):  # a plugin's step is measured where it trains
                 continue
             first.setdefault((id(s), cost_key(run.strategy)),
                              CostJob(problem, s.options, run.strategy, run.seed, s.precision, s.cuda_graphs))
@@ -127,18 +127,6 @@ def calibrate_stacks(stacks: list[StackSpec], device: torch.device, threads: int
     return [replace(stack, step_seconds=tuple((key, t) for (owner, key), t in seconds.items()
                                               if owner == id(stack.settings)))
             for stack in stacks]
-
-
-def _built_in(problem, strategy) -> bool:
-    """Whether a run's step is ganopt's own code.  A plugin's step is measured only where it trains
-    (a worker, under the stack's time limit): here a step that never returns would hang the
-    sweep, and one that ends the interpreter (os._exit) would end it."""
-    from ganopt.schemes import SCHEMES
-    from ganopt.updates import BASE_UPDATES
-
-    inner = [strategy.value(k) for k, h in strategy.scheme_settings().items() if h.kind == "scheme"]  # wrapped
-    classes = (type(problem), BASE_UPDATES[strategy.base], *(SCHEMES[name] for name in (strategy.scheme, *inner)))
-    return all(c.__module__.startswith("ganopt.") for c in classes)
 
 
 def warm_up(stack: StackSpec, device: torch.device, time_limit_s: float | None = None) -> None:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ganopt import Strategy, declarations, get_problem, get_strategy, numerics
+from ganopt.registry import registry_replacements
 from ganopt.diagnostics import SPECTRUM_AT
 from ganopt.graphs import check_cuda_graphs
 from ganopt.precision import DEFAULT_PRECISION, PRECISIONS, check_precision
@@ -71,9 +72,12 @@ class SpecError(ValueError):
 
 def plugins_fingerprint(plugins: list[Path] | tuple[Path, ...]) -> str:
     """A hash of the plugin files' content ("" without plugins).  A plugin is arbitrary code with
-    no numerics version, and it can change what any problem, scheme or preset computes (register
-    with replace=True, patch a function), so its hash goes into the id of every run of a sweep
-    that loads one: editing a plugin never reuses results of the other code."""
+    no numerics version, so its hash goes into the id of every run whose step runs plugin code
+    (its problem, scheme chain or base update comes from a plugin), and of every run of the sweep
+    once a plugin has replaced a registered name (register with replace=True: it may change what
+    any preset computes).  A run of ganopt's own code alone keeps its id, so that published runs
+    can stand beside a new strategy from a plugin (`--baselines`).  A plugin that patches ganopt's
+    functions without registering is not seen: do not."""
     if not plugins:
         return ""
     digest = hashlib.sha256()
@@ -81,6 +85,17 @@ def plugins_fingerprint(plugins: list[Path] | tuple[Path, ...]) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def built_in(problem, strategy: Strategy) -> bool:
+    """Whether a run's step is ganopt's own code: its problem, base update and every scheme of
+    its chain (a wrapper's inner schemes too) come from ganopt, not from a plugin."""
+    from ganopt.schemes import SCHEMES
+    from ganopt.updates import BASE_UPDATES
+
+    inner = [strategy.value(k) for k, h in strategy.scheme_settings().items() if h.kind == "scheme"]
+    classes = (type(problem), BASE_UPDATES[strategy.base], *(SCHEMES[name] for name in (strategy.scheme, *inner)))
+    return all(c.__module__.startswith("ganopt.") for c in classes)
 
 
 def check_precision_on(precision: Any, device: str, problem: str) -> None:
@@ -798,10 +813,12 @@ def _problem_cells(config: SuiteConfig, name: str, plugins: str) -> tuple[list[G
             graphs = why is None
             if why:
                 warnings.append(f"--cuda-graphs: {name} · {sname} trains eagerly: {why}")
-        key = (resolved.stack_key, graphs)
+        own = plugins if plugins and (registry_replacements() or not built_in(problem, resolved)) else ""
+        key = (resolved.stack_key, graphs, own)
         if key not in settings:
             try:
-                settings[key] = StackSettings(stack_key=resolved.stack_key, cuda_graphs=graphs, **shared)
+                settings[key] = StackSettings(stack_key=resolved.stack_key, cuda_graphs=graphs,
+                                              **{**shared, "plugins": own})
             except ValueError as e:
                 raise SpecError(f"{config.precision_origin}: {e}") from None
         cells.append(GridCell(settings[key], resolved, trials, source))

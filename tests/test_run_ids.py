@@ -204,3 +204,28 @@ def test_presets_without_tuned_rates_are_named_in_a_warning(monkeypatch):
     assert warnings == ("bilinear: no tuned rates for never-tuned (`python -m bench tune`); they run at the "
                         "problem's untuned default rates",)
     assert not suite_from_data(SMALL).warnings
+
+
+def test_a_plugin_changes_the_ids_of_the_runs_of_its_code_only(tmp_path):
+    """A sweep that loads a plugin keeps the ids of its runs of ganopt's own code (so published
+    runs can stand beside a plugin's strategy: --baselines); the runs of the plugin's scheme or
+    base update carry its fingerprint, and a plugin that replaces a registered name changes all."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "my_strategies.py"
+    data = {"problems": ["bilinear"], "strategies": ["gd", "d-first"], "seeds": 1, "steps": 3}
+    plain = {r.strategy.name: r.run_id for r in suite_from_data({**data, "strategies": ["gd"]}).runs}
+    mixed = {r.strategy.name: r for r in suite_from_data(data, plugins=[str(example)]).runs}
+    assert mixed["gd"].run_id == plain["gd"] and "plugins" not in mixed["gd"].describe()
+    assert mixed["d-first"].describe()["plugins"]  # its scheme is the plugin's
+
+
+def test_a_replacing_plugin_marks_every_run(tmp_path, monkeypatch):
+    import ganopt.registry
+
+    data = {"problems": ["bilinear"], "strategies": ["gd"], "seeds": 1, "steps": 3}
+    plugin = tmp_path / "noop.py"
+    plugin.write_text("# a plugin that registers nothing\n")
+    assert "plugins" not in suite_from_data(data, plugins=[str(plugin)]).runs[0].describe()
+    monkeypatch.setattr(ganopt.registry, "_REPLACEMENTS", [{"kind": "scheme", "name": "x", "was": "", "now": ""}])
+    assert suite_from_data(data, plugins=[str(plugin)]).runs[0].describe()["plugins"]
