@@ -206,26 +206,32 @@ def test_presets_without_tuned_rates_are_named_in_a_warning(monkeypatch):
     assert not suite_from_data(SMALL).warnings
 
 
-def test_a_plugin_changes_the_ids_of_the_runs_of_its_code_only(tmp_path):
+def test_a_plugin_changes_the_ids_of_the_runs_of_its_code_only(tmp_path, monkeypatch):
     """A sweep that loads a plugin keeps the ids of its runs of ganopt's own code (so published
-    runs can stand beside a plugin's strategy: --baselines); the runs of the plugin's scheme or
-    base update carry its fingerprint, and a plugin that replaces a registered name changes all."""
-    from pathlib import Path
-
-    example = Path(__file__).resolve().parent.parent / "examples" / "my_strategies.py"
-    data = {"problems": ["bilinear"], "strategies": ["gd", "d-first"], "seeds": 1, "steps": 3}
-    plain = {r.strategy.name: r.run_id for r in suite_from_data({**data, "strategies": ["gd"]}).runs}
-    mixed = {r.strategy.name: r for r in suite_from_data(data, plugins=[str(example)]).runs}
-    assert mixed["gd"].run_id == plain["gd"] and "plugins" not in mixed["gd"].describe()
-    assert mixed["d-first"].describe()["plugins"]  # its scheme is the plugin's
-
-
-def test_a_replacing_plugin_marks_every_run(tmp_path, monkeypatch):
+    runs can stand beside a plugin's strategy: --baselines); the runs of a scheme from outside
+    ganopt carry the plugin's fingerprint, and a plugin that replaced a registered name marks all."""
     import ganopt.registry
+    from ganopt import Scheme, register_scheme
+    from ganopt.schemes import SCHEMES
 
-    data = {"problems": ["bilinear"], "strategies": ["gd"], "seeds": 1, "steps": 3}
+    @register_scheme
+    class Outside(Scheme):  # defined here, as a plugin would define it: not ganopt's code
+        name = "outside-test"
+
+        def step(self):
+            self.stack.field("gd")
+
     plugin = tmp_path / "noop.py"
-    plugin.write_text("# a plugin that registers nothing\n")
-    assert "plugins" not in suite_from_data(data, plugins=[str(plugin)]).runs[0].describe()
-    monkeypatch.setattr(ganopt.registry, "_REPLACEMENTS", [{"kind": "scheme", "name": "x", "was": "", "now": ""}])
-    assert suite_from_data(data, plugins=[str(plugin)]).runs[0].describe()["plugins"]
+    plugin.write_text("# registers nothing: the scheme above stands for the plugin's\n")
+    monkeypatch.setattr(ganopt.registry, "_REPLACEMENTS", [])  # whatever earlier tests replaced
+    try:
+        data = {"problems": ["bilinear"], "strategies": ["gd", "mine"], "seeds": 1, "steps": 3,
+                "strategy": {"mine": {"scheme": "outside-test"}}}
+        plain = suite_from_data({**data, "strategies": ["gd"]}).runs[0].run_id
+        runs = {r.strategy.name: r for r in suite_from_data(data, plugins=[str(plugin)]).runs}
+        assert runs["gd"].run_id == plain and "plugins" not in runs["gd"].describe()
+        assert runs["mine"].describe()["plugins"]
+        monkeypatch.setattr(ganopt.registry, "_REPLACEMENTS", [{"kind": "scheme", "name": "x", "was": "", "now": ""}])
+        assert suite_from_data(data, plugins=[str(plugin)]).runs[0].describe()["plugins"]  # gd too
+    finally:
+        SCHEMES.pop("outside-test", None)
