@@ -166,7 +166,7 @@ def test_declarations_round_trip_through_json_and_older_ones_take_their_plot_by_
         old("loss_g"), old("loss_d"), old("traj_x"), old("traj_y"), old("jac_eig0_re", True), old("jac_eig12_im"),
         old("jac_eigx_re"), old("jac_eig1_ab"), old("rotation_share"), old("path_cos3"), old("path_cosine"),
         old("energy", True), old("modes_covered"), old("modes_total"), old("modes_kept", of="kept_total"),
-        old("diagnostics_stack_s"), {"name": "plain", "label": "plain"}]}
+        old("diagnostics_stack_s"), old("shared_s", per_stack=True), {"name": "plain", "label": "plain"}]}
     read = declarations_from_json(older)[0]
     assert [(m.name, m.plot, m.of, m.per_stack) for m in read] == [
         ("loss_d", "loss", "", False), ("loss_g", "loss", "", False),   # D's loss first, as the harness drew it
@@ -175,4 +175,5 @@ def test_declarations_round_trip_through_json_and_older_ones_take_their_plot_by_
         ("jac_eigx_re", "", "", False), ("jac_eig1_ab", "", "", False), ("rotation_share", "rotation", "", False),
         ("path_cos3", "path-angle", "", False), ("path_cosine", "", "", False), ("energy", "curve", "", False),
         ("modes_covered", "", "modes_total", False), ("modes_total", "", "", False),
-        ("modes_kept", "", "kept_total", False), ("diagnostics_stack_s", "", "", True), ("plain", "", "", False)]
+        ("modes_kept", "", "kept_total", False), ("diagnostics_stack_s", "", "", True), ("shared_s", "", "", True),
+        ("plain", "", "", False)]
