@@ -23,23 +23,24 @@ PROTOCOL_KEYS = ("problem", "options", "inputs", "steps", "eval_every", "lr_sche
                  "numerics", "plugins", "diagnostics", "diagnostics_at", "settings")
 
 
-def published_strategies(path: Path, problems: list[str]) -> list[str]:
-    """The strategies with finished runs on any of `problems` in the published store."""
+def read_published(path: Path):
+    """The published store's finished runs (read once per command)."""
     with Store(path, readonly=True) as store:
         runs = store.runs_frame()
-    runs = runs[runs["problem"].isin(problems) & runs["status"].isin(FINISHED)]
-    return list(dict.fromkeys(runs["strategy"]))
+    return runs[runs["status"].isin(FINISHED)]
 
 
-def import_published(store: Store, path: Path, suite) -> int:
+def published_strategies(published, problems: list[str]) -> list[str]:
+    """The strategies with finished runs on any of `problems` in the published runs."""
+    return list(dict.fromkeys(published.loc[published["problem"].isin(problems), "strategy"]))
+
+
+def import_published(store: Store, path: Path, suite, runs) -> int:
     """Copy into `store` the published finished runs of the suite's problems and of the
     strategies it shares with them (every table's rows of each run), after checking that each
     such run of the suite has a published twin; returns how many runs were copied."""
-    with Store(path, readonly=True) as published:
-        runs = published.runs_frame()
     names = set(r.strategy.name for r in suite.runs)
-    mine = runs[runs["problem"].isin({r.problem for r in suite.runs}) & runs["strategy"].isin(names)
-                & runs["status"].isin(FINISHED)]
+    mine = runs[runs["problem"].isin({r.problem for r in suite.runs}) & runs["strategy"].isin(names)]
     check_protocol(suite, mine, path)
     ids = list(mine["run_id"])
     if not ids:
@@ -59,13 +60,10 @@ def check_protocol(suite, published, path: Path) -> None:
         raise SpecError(next(iter(refusals.values())))
 
 
-def reusable(suite, path: Path, own: list[str]) -> tuple[list[str], dict[str, str]]:
+def reusable(suite, path: Path, own: list[str], published) -> tuple[list[str], dict[str, str]]:
     """Of the suite's strategies other than `own`: those published under this suite's protocol
     (some of their runs share an id with the suite's; more seeds train here), and for the others
     that the store holds, why not (one line each, naming what differs)."""
-    with Store(path, readonly=True) as store:
-        runs = store.runs_frame()
-    published = runs[runs["status"].isin(FINISHED)]
     refusals = refused(suite, published, path)
     names = {(r.problem, r.strategy.name) for r in suite.runs if r.strategy.name not in own}
     have = set(zip(published["problem"], published["strategy"]))

@@ -593,11 +593,12 @@ def with_baselines(args, device, suite):
     """The suite with the published strategies (--baselines) whose runs share its protocol: theirs
     are copied, not trained.  Those published under another protocol are left out with a warning;
     when none is left, the command is refused, naming what differs."""
-    published = baselines.published_strategies(args.baselines, sorted({r.problem for r in suite.runs}))
+    runs = baselines.read_published(args.baselines)
+    published = baselines.published_strategies(runs, sorted({r.problem for r in suite.runs}))
     known = set(STRATEGIES) | set(read_suite_file(find_suite(args.suite)).get("strategy", {}) if args.suite else ())
     own = list(suite.config.strategies)
     candidate = build_run_suite(args, device, ",".join(dict.fromkeys([*own, *(n for n in published if n in known)])))
-    keep, refusals = baselines.reusable(candidate, args.baselines, own)
+    keep, refusals = baselines.reusable(candidate, args.baselines, own, runs)
     if refusals and not keep:  # nothing of the published set can stand beside these runs
         raise SpecError(next(iter(refusals.values())) + "; run this suite with the published protocol or "
                         "without --baselines")
@@ -631,7 +632,7 @@ def cmd_run(args) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         env = executors.run_environment(device)
         if args.baselines is not None:
-            copied = baselines.import_published(store, args.baselines, suite)
+            copied = baselines.import_published(store, args.baselines, suite, baselines.read_published(args.baselines))
             print(f"{copied} published runs from {args.baselines} (the same protocol: not trained again)",
                   file=sys.stderr)
         start = time.perf_counter()
